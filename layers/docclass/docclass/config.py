@@ -1,0 +1,78 @@
+"""Settings: every environment variable docclass reads, read once into a frozen dataclass."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from docclass.errors import ConfigError
+
+VALID_DIMENSIONS = (256, 384, 1024)
+EMBEDDERS = ("bedrock", "local")
+
+# Bucket layout (DESIGN.md, "The user's view").
+GALLERY_PREFIX = "gallery/"
+INBOX_PREFIX = "inbox/"
+CLASSIFIED_PREFIX = "classified/"
+UNCLASSIFIED_PREFIX = "unclassified/"
+FAILED_PREFIX = "failed/"
+INDEX_PREFIX = "index/"
+EMBEDDINGS_PREFIX = "embeddings/"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the functions need to know, validated up front so a bad deploy fails loudly."""
+
+    bucket: str
+    model_id: str = "amazon.titan-embed-image-v1"
+    dimension: int = 1024
+    neighbor_count: int = 1
+    max_distance: float | None = None
+    embedder: str = "bedrock"
+
+    def __post_init__(self) -> None:
+        if not self.bucket:
+            raise ConfigError("BUCKET_NAME is required")
+        if self.dimension not in VALID_DIMENSIONS:
+            raise ConfigError(f"EMBEDDING_DIMENSION must be one of {VALID_DIMENSIONS}, got {self.dimension}")
+        if self.neighbor_count < 1:
+            raise ConfigError(f"NEIGHBOR_COUNT must be at least 1, got {self.neighbor_count}")
+        if self.max_distance is not None and self.max_distance < 0:
+            raise ConfigError(f"MAX_DISTANCE must be empty or >= 0, got {self.max_distance}")
+        if self.embedder not in EMBEDDERS:
+            raise ConfigError(f"EMBEDDER must be one of {EMBEDDERS}, got {self.embedder!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from the environment (the only place docclass reads it)."""
+        env = os.environ if environ is None else environ
+        return cls(
+            bucket=env.get("BUCKET_NAME", ""),
+            model_id=env.get("EMBEDDING_MODEL_ID", cls.model_id) or cls.model_id,
+            dimension=_int(env, "EMBEDDING_DIMENSION", cls.dimension),
+            neighbor_count=_int(env, "NEIGHBOR_COUNT", cls.neighbor_count),
+            max_distance=_optional_float(env, "MAX_DISTANCE"),
+            embedder=(env.get("EMBEDDER", cls.embedder) or cls.embedder).lower(),
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _optional_float(env: Mapping[str, str], name: str) -> float | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be empty or a number, got {raw!r}") from None

@@ -1,0 +1,36 @@
+"""The nearest-neighbour decision: which label, if any, a document gets (pure logic)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from docclass.index import Neighbor
+from docclass.routing import Decision
+
+# Keeps the vote weight finite for an exact duplicate (distance 0).
+_EPSILON = 1e-6
+
+
+def decide(neighbors: Sequence[Neighbor], max_distance: float | None = None) -> Decision:
+    """Label of the nearest example (k=1) or a distance-weighted vote (k>1); None if too far.
+
+    Each neighbour votes 1/distance for its label; the heaviest label wins (ties: the one with
+    the nearer example). The reported distance and neighbour are the winning label's nearest
+    example; beyond max_distance the document is unclassified.
+    """
+    if not neighbors:
+        return Decision(None, None, None, "the gallery is empty")
+    weight: dict[str, float] = defaultdict(float)
+    nearest: dict[str, Neighbor] = {}
+    for hit in neighbors:
+        weight[hit.label] += 1.0 / (hit.distance + _EPSILON)
+        if hit.label not in nearest or hit.distance < nearest[hit.label].distance:
+            nearest[hit.label] = hit
+    label = max(weight, key=lambda name: (weight[name], -nearest[name].distance, name))
+    best = nearest[label]
+    if max_distance is not None and best.distance > max_distance:
+        return Decision(
+            None, best.distance, best.key, f"nearest example is {best.distance:.4f} away, beyond {max_distance}"
+        )
+    return Decision(label, best.distance, best.key, "nearest" if len(neighbors) == 1 else "weighted vote")

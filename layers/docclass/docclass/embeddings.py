@@ -1,0 +1,29 @@
+"""Embedders: one interface, `embed(image) -> unit vector`, for Titan on Bedrock and the offline stand-in."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from PIL import Image
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns a normalised RGB page (see docclass.images) into an L2-normalised float32 vector."""
+
+    model_id: str
+    dimension: int
+
+    def embed(self, image: Image.Image) -> np.ndarray:
+        """Return a float32 vector of shape (dimension,) with unit L2 norm."""
+        ...
+
+
+def l2_normalise(vector: np.ndarray) -> np.ndarray:
+    """Scale to unit length (float32) so L2 distance and cosine similarity rank alike."""
+    v = np.asarray(vector, dtype=np.float32).reshape(-1)
+    norm = float(np.linalg.norm(v))
+    if not np.isfinite(norm) or norm == 0.0:
+        raise ValueError("cannot normalise a zero or non-finite vector")
+    return v / norm

@@ -1,0 +1,132 @@
+"""Event adapter: S3 notifications, plain or wrapped in SQS messages, as S3Change records.
+
+Handlers accept both shapes: the SQS batch the deployed functions receive, and the plain S3
+notification `sam local invoke -e events/...` sends. SQS batches go through the Powertools batch
+processor so that only the failed messages are retried (ReportBatchItemFailures).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+logger = Logger(child=True)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class S3Change:
+    """One S3 object event: which object, what happened, and its position in the key's history."""
+
+    bucket: str
+    key: str
+    event_name: str
+    sequencer: str
+    etag: str = ""
+    size: int = 0
+
+    @property
+    def is_created(self) -> bool:
+        """An ObjectCreated:* event."""
+        return self.event_name.startswith("ObjectCreated:")
+
+    @property
+    def is_removed(self) -> bool:
+        """An ObjectRemoved:* event (delete or delete marker)."""
+        return self.event_name.startswith("ObjectRemoved:")
+
+
+def parse_s3_notification(body: Mapping[str, Any]) -> list[S3Change]:
+    """The changes in one S3 notification document; [] for the s3:TestEvent S3 sends on setup."""
+    if body.get("Event") == "s3:TestEvent" or "Records" not in body:
+        return []
+    changes = []
+    for record in S3Event(dict(body)).records:
+        if record.get("eventSource") != "aws:s3":
+            continue
+        obj = record.s3.get_object
+        changes.append(
+            S3Change(
+                bucket=record.s3.bucket.name,
+                key=unquote_plus(obj.key),  # S3 URL-encodes keys in events: "a+b%2B" is "a b+"
+                event_name=record.event_name,
+                sequencer=obj.get("sequencer", "") or "",
+                etag=obj.get("eTag", "") or "",
+                size=int(obj.get("size", 0) or 0),
+            )
+        )
+    return changes
+
+
+def is_sqs_event(event: Mapping[str, Any]) -> bool:
+    """True for an SQS batch, False for a plain S3 notification."""
+    records = event.get("Records") or []
+    return bool(records) and records[0].get("eventSource") == "aws:sqs"
+
+
+def iter_changes(event: Mapping[str, Any]) -> Iterator[S3Change]:
+    """Every S3 change in either event shape (no batch-failure handling)."""
+    if is_sqs_event(event):
+        for record in event["Records"]:
+            yield from parse_s3_notification(json.loads(record["body"]))
+    else:
+        yield from parse_s3_notification(event)
+
+
+@dataclass
+class BatchOutcome:
+    """Results of the messages that succeeded, and the batch-failure response for Lambda."""
+
+    results: list[Any]
+    response: dict[str, list[dict[str, str]]]
+
+
+def process_event(
+    event: Mapping[str, Any],
+    context: Any,
+    handle: Callable[[S3Change], T],
+) -> BatchOutcome:
+    """Run `handle` on every change; failed SQS messages are reported, not raised.
+
+    The object key is appended to every log line while its change is handled. For a plain S3
+    event there is no queue to retry: the first error is raised after every record was tried.
+    """
+
+    def run(change: S3Change) -> T:
+        logger.append_keys(object_key=change.key, s3_event=change.event_name)
+        try:
+            return handle(change)
+        except Exception:
+            logger.exception("change not processed; it will be retried")
+            raise
+        finally:
+            logger.remove_keys(["object_key", "s3_event"])
+
+    if not is_sqs_event(event):
+        results: list[Any] = []
+        errors: list[Exception] = []
+        for change in parse_s3_notification(event):
+            try:
+                results.append(run(change))
+            except Exception as exc:  # noqa: BLE001 - re-raised below once every record was tried
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+        return BatchOutcome(results, {"batchItemFailures": []})
+
+    def record_handler(record: SQSRecord) -> list[T]:
+        return [run(change) for change in parse_s3_notification(record.json_body)]
+
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    with processor(records=list(event["Records"]), handler=record_handler, lambda_context=context):
+        processed = processor.process()
+    results = [item for status, result, _ in processed if status == "success" for item in result]
+    return BatchOutcome(results, processor.response())

@@ -1,0 +1,58 @@
+"""Wiring: build the services from Settings, once per container (handlers call these factories)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from docclass.classify import Classifier
+from docclass.config import Settings
+from docclass.embeddings import Embedder
+from docclass.gallery import GalleryIndexer
+from docclass.index_store import EmbeddingCache, IndexRepository
+from docclass.pipeline import DocumentEmbedder
+from docclass.store import ObjectStore
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """Titan on Bedrock, or the offline stand-in when EMBEDDER=local."""
+    if settings.embedder == "local":
+        from docclass.local_embedder import LocalEmbedder
+
+        return LocalEmbedder(dimension=settings.dimension)
+    from docclass.titan import TitanEmbedder
+
+    return TitanEmbedder(model_id=settings.model_id, dimension=settings.dimension)
+
+
+def _parts(settings: Settings, store: ObjectStore) -> tuple[DocumentEmbedder, IndexRepository]:
+    embedder = make_embedder(settings)
+    cache = EmbeddingCache(store, embedder.model_id, embedder.dimension)
+    return DocumentEmbedder(embedder, cache), IndexRepository(store, embedder.model_id, embedder.dimension)
+
+
+def build_gallery_indexer(settings: Settings, store: ObjectStore | None = None) -> GalleryIndexer:
+    """A GalleryIndexer for these settings."""
+    store = store or ObjectStore(settings.bucket)
+    embedder, repository = _parts(settings, store)
+    return GalleryIndexer(store, embedder, repository)
+
+
+def build_classifier(settings: Settings, store: ObjectStore | None = None) -> Classifier:
+    """A Classifier for these settings."""
+    store = store or ObjectStore(settings.bucket)
+    embedder, repository = _parts(settings, store)
+    return Classifier(
+        store, embedder, repository, neighbor_count=settings.neighbor_count, max_distance=settings.max_distance
+    )
+
+
+@lru_cache(maxsize=1)
+def gallery_indexer() -> GalleryIndexer:
+    """The container's GalleryIndexer, built from the environment on first use."""
+    return build_gallery_indexer(Settings.from_env())
+
+
+@lru_cache(maxsize=1)
+def classifier() -> Classifier:
+    """The container's Classifier (and its in-memory index), built from the environment on first use."""
+    return build_classifier(Settings.from_env())

@@ -1,0 +1,1 @@
+"""docclass_local: the local stack and CLI (never deployed)."""

@@ -1,0 +1,159 @@
+"""Shared fixtures: fake AWS credentials, a moto S3 bucket, a Lambda context, events/ and sample pages."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import random
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from PIL import Image, ImageDraw
+
+# Powertools reads these when docclass.observability is imported (at collection time), as Lambda
+# would have them set before the handler module is loaded.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "docclass")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "DocclassTest")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+BUCKET = "docclass-local"  # the bucket named in events/*.json
+SHARED_DOCS = ROOT.parent / "shared" / "data" / "docs"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """An event from events/, the same file `sam local invoke -e` uses."""
+    return json.loads((EVENTS / name).read_text())
+
+
+def load_handler(function: str) -> ModuleType:
+    """functions/<function>/app.py as a module (both handlers are called app.py)."""
+    path = ROOT / "functions" / function / "app.py"
+    name = f"{function}_app"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and region for every test, so nothing can reach a real AWS account."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fake credentials
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "docclass",
+        "POWERTOOLS_METRICS_NAMESPACE": "DocclassTest",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def service_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The functions' environment as template.yaml sets it, with the offline embedder."""
+    from docclass import services
+
+    monkeypatch.setenv("BUCKET_NAME", BUCKET)
+    monkeypatch.setenv("EMBEDDER", "local")
+    monkeypatch.setenv("EMBEDDING_DIMENSION", "1024")
+    monkeypatch.setenv("NEIGHBOR_COUNT", "1")
+    monkeypatch.setenv("MAX_DISTANCE", "")
+    services.gallery_indexer.cache_clear()
+    services.classifier.cache_clear()
+    yield
+    services.gallery_indexer.cache_clear()
+    services.classifier.cache_clear()
+
+
+@pytest.fixture
+def s3() -> Iterator[Any]:
+    """A moto S3 client with the events' bucket created."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes Powertools reads from a Lambda context."""
+
+    function_name: str = "docclass-test"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:docclass-test"
+    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    """A Lambda context for calling handlers directly."""
+    return FakeLambdaContext()
+
+
+PAGE_KINDS = ("letter", "invoice", "form")
+
+
+def draw_page(kind: str, seed: int = 0, size: tuple[int, int] = (850, 1100), fmt: str = "PNG") -> bytes:
+    """A small synthetic page of a given layout; the seed varies text lengths and offsets."""
+    rng = random.Random(f"{kind}-{seed}")
+    page = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(page)
+    w, h = size
+    dx, dy = rng.randint(-10, 10), rng.randint(-10, 10)
+    if kind == "letter":
+        draw.rectangle((60 + dx, 50 + dy, 300 + dx, 90 + dy), fill=0)  # letterhead
+        for i in range(28):
+            y = 200 + dy + i * 28
+            draw.rectangle((80 + dx, y, 80 + dx + rng.randint(450, 690), y + 10), fill=40)
+    elif kind == "invoice":
+        draw.rectangle((w - 320 + dx, 60 + dy, w - 60 + dx, 120 + dy), fill=0)
+        for r in range(16):
+            y = 300 + dy + r * 36
+            draw.line((60, y, w - 60, y), fill=0, width=2)
+            for c in range(4):
+                x = 70 + c * (w - 120) // 4
+                draw.rectangle((x + dx, y + 10, x + dx + rng.randint(40, 140), y + 22), fill=60)
+        for c in range(5):
+            x = 60 + c * (w - 120) // 4
+            draw.line((x, 300 + dy, x, 300 + dy + 15 * 36), fill=0, width=2)
+    elif kind == "form":
+        for r in range(10):
+            y = 120 + dy + r * 90
+            draw.rectangle((80 + dx, y, 260 + dx, y + 14), fill=30)
+            draw.rectangle((300 + dx, y - 10, w - 80, y + 40), outline=0, width=3)
+            if rng.random() < 0.5:
+                draw.rectangle((320 + dx, y + 5, 320 + dx + rng.randint(50, 300), y + 20), fill=90)
+    else:
+        raise ValueError(kind)
+    out = io.BytesIO()
+    page.convert("RGB").save(out, format=fmt)
+    return out.getvalue()
+
+
+@pytest.fixture
+def page() -> Callable[..., bytes]:
+    """draw_page as a fixture."""
+    return draw_page

@@ -1,0 +1,207 @@
+"""Both Lambda handlers on the events/ files, against moto S3, with the offline embedder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import BUCKET, load_event, load_handler
+from docclass import services
+from docclass.config import Settings
+from docclass.index_store import IndexRepository
+from docclass.local_embedder import MODEL_ID as LOCAL_MODEL
+from docclass.store import ObjectStore
+
+GALLERY_KEY = "gallery/invoice/invoice-001.png"
+INBOX_KEY = "inbox/scans/March 2026+urgent.png"
+
+
+def index_of(s3) -> dict[str, str]:
+    """{gallery key: label} of the current index."""
+    index, _ = IndexRepository(ObjectStore(BUCKET, s3), LOCAL_MODEL, 1024).load()
+    return {e.key: e.label for e in index.entries()}
+
+
+def keys(s3, prefix: str = "") -> list[str]:
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", []))
+
+
+@pytest.fixture
+def gallery(service_env, s3, lambda_context):
+    """The gallery handler, callable with an event file name."""
+    module = load_handler("gallery")
+    return lambda event: module.lambda_handler(event, lambda_context)
+
+
+@pytest.fixture
+def classify(service_env, s3, lambda_context):
+    """The classify handler, callable with an event."""
+    module = load_handler("classify")
+    return lambda event: module.lambda_handler(event, lambda_context)
+
+
+@pytest.mark.parametrize("shape", ["s3", "sqs"])
+def test_gallery_put_then_delete_event_files_update_the_index(shape, s3, gallery, page):
+    # given the object the event file describes
+    s3.put_object(Bucket=BUCKET, Key=GALLERY_KEY, Body=page("invoice"))
+    # when the put event is handled
+    response = gallery(load_event(f"{shape}-gallery-put.json"))
+    # then the key is indexed under the label of its folder
+    assert response == {"batchItemFailures": []}
+    assert index_of(s3) == {GALLERY_KEY: "invoice"}
+    # when the (newer) delete event is handled
+    s3.delete_object(Bucket=BUCKET, Key=GALLERY_KEY)
+    assert gallery(load_event(f"{shape}-gallery-delete.json")) == {"batchItemFailures": []}
+    assert index_of(s3) == {}
+
+
+@pytest.mark.parametrize("shape", ["s3", "sqs"])
+def test_inbox_put_event_file_moves_the_document_with_its_result(shape, s3, gallery, classify, page):
+    # given a gallery of three classes
+    for kind in ("invoice", "letter", "form"):
+        key = f"gallery/{kind}/{kind}-1.png"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=page(kind, seed=1))
+        gallery({"Records": [dict(load_event("s3-gallery-put.json")["Records"][0], s3={
+            "bucket": {"name": BUCKET}, "object": {"key": key.replace(" ", "+"), "sequencer": "01"}})]})
+    # and a letter uploaded with a space and a plus sign in its key, plus user metadata
+    s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=page("letter", seed=7), ContentType="image/png",
+                  Metadata={"customer": "acme"})
+    # when the classify handler gets the event file
+    response = classify(load_event(f"{shape}-inbox-put.json"))
+    # then the document sits in classified/letter/ with the same path, and nowhere else
+    assert response == {"batchItemFailures": []}
+    destination = "classified/letter/scans/March 2026+urgent.png"
+    assert keys(s3, "inbox/") == []
+    assert keys(s3, "classified/") == [destination]
+    head = s3.head_object(Bucket=BUCKET, Key=destination)
+    meta = head["Metadata"]
+    assert meta["docclass-label"] == "letter"
+    assert meta["docclass-neighbor"] == "gallery/letter/letter-1.png"
+    assert meta["docclass-model"] == LOCAL_MODEL
+    assert 0.0 <= float(meta["docclass-distance"]) <= 2.0
+    assert meta["customer"] == "acme"
+    assert head["ContentType"] == "image/png"
+
+
+def test_redelivered_inbox_message_is_a_success_not_a_duplicate(s3, gallery, classify, page):
+    s3.put_object(Bucket=BUCKET, Key=GALLERY_KEY, Body=page("invoice"))
+    gallery(load_event("sqs-gallery-put.json"))
+    s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=page("invoice", seed=3))
+    event = load_event("sqs-inbox-put.json")
+    assert classify(event) == {"batchItemFailures": []}
+    # when the same message arrives again (SQS delivers at least once)
+    assert classify(event) == {"batchItemFailures": []}
+    # then there is still exactly one copy
+    assert keys(s3, "classified/") == ["classified/invoice/scans/March 2026+urgent.png"]
+    assert keys(s3, "inbox/") == []
+
+
+def test_unreadable_document_goes_to_failed_with_the_reason(s3, classify):
+    s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=b"this is not an image at all\n")
+    assert classify(load_event("sqs-inbox-put.json")) == {"batchItemFailures": []}
+    assert keys(s3, "inbox/") == []
+    meta = s3.head_object(Bucket=BUCKET, Key="failed/scans/March 2026+urgent.png")["Metadata"]
+    assert "not an image" in meta["docclass-error"]
+
+
+def test_empty_gallery_sends_documents_to_unclassified(s3, classify, page):
+    s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=page("form"))
+    assert classify(load_event("s3-inbox-put.json")) == {"batchItemFailures": []}
+    assert [k for k in keys(s3) if not k.startswith("embeddings/")] == ["unclassified/scans/March 2026+urgent.png"]
+    meta = s3.head_object(Bucket=BUCKET, Key="unclassified/scans/March 2026+urgent.png")["Metadata"]
+    assert meta["docclass-label"] == ""
+
+
+def test_beyond_max_distance_goes_to_unclassified(s3, gallery, classify, page, monkeypatch):
+    monkeypatch.setenv("MAX_DISTANCE", "0.0001")
+    s3.put_object(Bucket=BUCKET, Key=GALLERY_KEY, Body=page("invoice"))
+    gallery(load_event("sqs-gallery-put.json"))
+    s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=page("letter"))
+    classify(load_event("sqs-inbox-put.json"))
+    meta = s3.head_object(Bucket=BUCKET, Key="unclassified/scans/March 2026+urgent.png")["Metadata"]
+    assert float(meta["docclass-distance"]) > 0.0001
+    assert meta["docclass-neighbor"] == GALLERY_KEY
+
+
+def _gallery_batch(keys_and_seqs: list[tuple[str, str, str]]) -> dict:
+    """An SQS batch of S3 gallery events: (event name, key, sequencer)."""
+    template = load_event("sqs-gallery-put.json")["Records"][0]
+    records = []
+    for i, (name, key, seq) in enumerate(keys_and_seqs):
+        body = json.loads(template["body"])
+        body["Records"][0]["eventName"] = name
+        body["Records"][0]["s3"]["object"] = {"key": key.replace(" ", "+"), "sequencer": seq}
+        records.append(dict(template, messageId=f"m-{i}", body=json.dumps(body)))
+    return {"Records": records}
+
+
+def test_a_gallery_batch_is_written_with_one_snapshot_and_one_pointer_swap(s3, gallery, page):
+    for i in range(6):
+        s3.put_object(Bucket=BUCKET, Key=f"gallery/k{i % 3}/{i}.png", Body=page(("letter", "invoice", "form")[i % 3], i))
+    index_puts = []
+    s3.meta.events.register(
+        "provide-client-params.s3.PutObject",
+        lambda params, **_: index_puts.append(params["Key"]) if params["Key"].startswith("index/") else None,
+    )
+    # the handler builds its own client, so count on it too
+    services.gallery_indexer().store._client = s3
+    batch = _gallery_batch([("ObjectCreated:Put", f"gallery/k{i % 3}/{i}.png", f"{i + 1:02X}") for i in range(6)])
+    assert gallery(batch) == {"batchItemFailures": []}
+    assert len(index_puts) == 2  # one snapshot + one pointer
+    assert index_puts[1].endswith("CURRENT.json")
+    assert len(index_of(s3)) == 6
+
+
+def test_gallery_key_without_label_is_rejected_and_not_indexed(s3, gallery, page):
+    s3.put_object(Bucket=BUCKET, Key="gallery/loose.png", Body=page("letter"))
+    s3.put_object(Bucket=BUCKET, Key="gallery/letter/ok.png", Body=page("letter"))
+    batch = _gallery_batch([("ObjectCreated:Put", "gallery/loose.png", "01"),
+                            ("ObjectCreated:Put", "gallery/letter/ok.png", "02")])
+    assert gallery(batch) == {"batchItemFailures": []}  # rejected, not retried forever
+    assert index_of(s3) == {"gallery/letter/ok.png": "letter"}
+
+
+def test_overwriting_a_gallery_example_with_garbage_removes_its_old_vector(s3, gallery, page):
+    key = "gallery/letter/a.png"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=page("letter"))
+    gallery(_gallery_batch([("ObjectCreated:Put", key, "10")]))
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"garbage")
+    gallery(_gallery_batch([("ObjectCreated:Put", key, "11")]))
+    assert index_of(s3) == {}
+
+
+def test_delete_processed_before_its_create_leaves_the_key_out(s3, gallery, page):
+    key = "gallery/letter/late.png"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=page("letter"))  # still there when the create is handled
+    gallery(_gallery_batch([("ObjectRemoved:Delete", key, "20")]))
+    gallery(_gallery_batch([("ObjectCreated:Put", key, "1F")]))
+    assert index_of(s3) == {}
+
+
+def test_relabelling_by_moving_between_prefixes(s3, gallery, page):
+    s3.put_object(Bucket=BUCKET, Key="gallery/letter/x.png", Body=page("form"))
+    gallery(_gallery_batch([("ObjectCreated:Put", "gallery/letter/x.png", "01")]))
+    s3.copy_object(Bucket=BUCKET, Key="gallery/form/x.png", CopySource={"Bucket": BUCKET, "Key": "gallery/letter/x.png"})
+    s3.delete_object(Bucket=BUCKET, Key="gallery/letter/x.png")
+    gallery(_gallery_batch([("ObjectCreated:Copy", "gallery/form/x.png", "02"),
+                            ("ObjectRemoved:Delete", "gallery/letter/x.png", "03")]))
+    assert index_of(s3) == {"gallery/form/x.png": "form"}
+
+
+def test_classifier_rereads_the_index_only_when_the_pointer_changes(s3, service_env, page):
+    settings = Settings.from_env()
+    store = ObjectStore(BUCKET, s3)
+    indexer = services.build_gallery_indexer(settings, store)
+    classifier = services.build_classifier(settings, store)
+    s3.put_object(Bucket=BUCKET, Key="gallery/letter/1.png", Body=page("letter"))
+    indexer.handle_event(_gallery_batch([("ObjectCreated:Put", "gallery/letter/1.png", "01")]))
+    for i in range(3):
+        s3.put_object(Bucket=BUCKET, Key=f"inbox/{i}.png", Body=page("invoice", i))
+        assert classifier.classify(f"inbox/{i}.png").label == "letter"
+    assert classifier.index_loads == 1
+    s3.put_object(Bucket=BUCKET, Key="gallery/invoice/1.png", Body=page("invoice"))
+    indexer.handle_event(_gallery_batch([("ObjectCreated:Put", "gallery/invoice/1.png", "01")]))
+    s3.put_object(Bucket=BUCKET, Key="inbox/9.png", Body=page("invoice", 9))
+    assert classifier.classify("inbox/9.png").label == "invoice"
+    assert classifier.index_loads == 2

@@ -1,0 +1,69 @@
+"""The event adapter: both event shapes, URL-decoded keys, test events, batch item failures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import load_event
+from docclass.events import S3Change, iter_changes, parse_s3_notification, process_event
+
+
+@pytest.mark.parametrize("name", ["s3-inbox-put.json", "sqs-inbox-put.json"])
+def test_both_shapes_yield_the_decoded_key(name):
+    (change,) = list(iter_changes(load_event(name)))
+    assert change.key == "inbox/scans/March 2026+urgent.png"
+    assert change.is_created and not change.is_removed
+    assert change.sequencer == "0062E99A88DC407480"
+    assert change.bucket == "docclass-local"
+
+
+@pytest.mark.parametrize("name", ["s3-gallery-delete.json", "sqs-gallery-delete.json"])
+def test_delete_events_are_removals(name):
+    (change,) = list(iter_changes(load_event(name)))
+    assert change.is_removed
+    assert change.key == "gallery/invoice/invoice-001.png"
+
+
+def test_s3_test_event_yields_nothing():
+    assert parse_s3_notification({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"}) == []
+
+
+def test_only_failed_messages_are_reported(lambda_context):
+    event = load_event("sqs-inbox-put.json")
+    ok = dict(event["Records"][0], messageId="ok-1")
+    bad_body = json.loads(ok["body"])
+    bad_body["Records"][0]["s3"]["object"]["key"] = "inbox/bad.png"
+    bad = dict(ok, messageId="bad-1", body=json.dumps(bad_body))
+
+    def handle(change: S3Change) -> str:
+        if change.key == "inbox/bad.png":
+            raise RuntimeError("boom")
+        return change.key
+
+    outcome = process_event({"Records": [ok, bad]}, lambda_context, handle)
+    assert outcome.response == {"batchItemFailures": [{"itemIdentifier": "bad-1"}]}
+    assert outcome.results == ["inbox/scans/March 2026+urgent.png"]
+
+
+def test_all_failed_batch_is_reported_not_raised(lambda_context):
+    def handle(change: S3Change) -> None:
+        raise RuntimeError("boom")
+
+    outcome = process_event(load_event("sqs-inbox-put.json"), lambda_context, handle)
+    assert outcome.response["batchItemFailures"][0]["itemIdentifier"] == "a4f2d9c1-7e3b-4c8a-9f1d-3b2e6a5c4d33"
+
+
+def test_plain_s3_event_raises_after_trying_every_record(lambda_context):
+    event = load_event("s3-inbox-put.json")
+    event["Records"].append(event["Records"][0])
+    seen = []
+
+    def handle(change: S3Change) -> None:
+        seen.append(change.key)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        process_event(event, lambda_context, handle)
+    assert len(seen) == 2

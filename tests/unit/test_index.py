@@ -1,0 +1,129 @@
+"""GalleryIndex: upserts and removals ordered by S3 sequencer, exact search, safe serialisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from docclass.index import CorruptIndex, Entry, GalleryIndex, sequencer_value
+
+DIM = 8
+
+
+def unit(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def entry(key: str, label: str = "invoice", seq: str = "0A") -> Entry:
+    return Entry(key=key, label=label, content_hash="h-" + key, sequencer=seq)
+
+
+def test_sequencers_compare_as_hex_numbers_whatever_their_length():
+    assert sequencer_value("0062E99A88DC407460") < sequencer_value("0062E99A88DC407461")
+    assert sequencer_value("FF") < sequencer_value("0100")  # left-padding semantics
+    assert sequencer_value("") < sequencer_value("00")
+
+
+def test_duplicate_delivery_does_not_duplicate_vector():
+    index = GalleryIndex(DIM, "m")
+    assert index.upsert(entry("gallery/a/1.png"), unit(1)) is True
+    assert index.upsert(entry("gallery/a/1.png"), unit(1)) is False
+    assert len(index) == 1
+    assert index.labels() == {"invoice": 1}
+
+
+def test_newer_upload_of_same_key_replaces_vector_and_label():
+    index = GalleryIndex(DIM, "m")
+    index.upsert(entry("gallery/x/1.png", "invoice", "10"), unit(1))
+    index.upsert(entry("gallery/x/1.png", "letter", "11"), unit(2))
+    assert len(index) == 1
+    assert index.get("gallery/x/1.png").label == "letter"
+    np.testing.assert_array_equal(index.vector("gallery/x/1.png"), unit(2))
+
+
+def test_older_event_arriving_late_is_ignored():
+    index = GalleryIndex(DIM, "m")
+    index.upsert(entry("gallery/x/1.png", "letter", "11"), unit(2))
+    assert index.upsert(entry("gallery/x/1.png", "invoice", "10"), unit(1)) is False
+    assert index.get("gallery/x/1.png").label == "letter"
+
+
+def test_delete_processed_before_its_create_keeps_the_key_out():
+    index = GalleryIndex(DIM, "m")
+    assert index.remove("gallery/a/1.png", "20") is True  # tombstone for a never-indexed key
+    assert index.upsert(entry("gallery/a/1.png", seq="1F"), unit(1)) is False
+    assert "gallery/a/1.png" not in index
+    # ...but a later re-upload comes back
+    assert index.upsert(entry("gallery/a/1.png", seq="21"), unit(1)) is True
+    assert "gallery/a/1.png" in index
+
+
+def test_removal_older_than_the_indexed_upload_is_ignored():
+    index = GalleryIndex(DIM, "m")
+    index.upsert(entry("gallery/a/1.png", seq="30"), unit(1))
+    assert index.remove("gallery/a/1.png", "2F") is False
+    assert "gallery/a/1.png" in index
+
+
+def test_remove_keeps_other_rows_searchable():
+    index = GalleryIndex(DIM, "m")
+    for i in range(5):
+        index.upsert(entry(f"gallery/l{i}/{i}.png", f"l{i}", "01"), unit(i))
+    index.remove("gallery/l1/1.png", "02")
+    assert len(index) == 4
+    for i in (0, 2, 3, 4):
+        hit = index.search(unit(i), 1)[0]
+        assert hit.key == f"gallery/l{i}/{i}.png"
+        assert hit.distance == pytest.approx(0.0, abs=1e-3)
+
+
+def test_search_returns_euclidean_distances_nearest_first():
+    index = GalleryIndex(DIM, "m")
+    a, b = np.zeros(DIM, np.float32), np.zeros(DIM, np.float32)
+    a[0], b[1] = 1.0, 1.0
+    index.upsert(entry("gallery/a/1", "a"), a)
+    index.upsert(entry("gallery/b/1", "b"), b)
+    hits = index.search(a, 5)
+    assert [h.label for h in hits] == ["a", "b"]
+    assert hits[0].distance == pytest.approx(0.0, abs=1e-6)
+    assert hits[1].distance == pytest.approx(np.sqrt(2.0), rel=1e-5)
+
+
+def test_search_on_empty_index_finds_nothing():
+    assert GalleryIndex(DIM, "m").search(unit(0), 3) == []
+
+
+def test_search_sees_changes_made_after_a_previous_search():
+    index = GalleryIndex(DIM, "m")
+    index.upsert(entry("gallery/a/1", "a"), unit(1))
+    assert index.search(unit(2), 1)[0].label == "a"
+    index.upsert(entry("gallery/b/1", "b"), unit(2))
+    assert index.search(unit(2), 1)[0].label == "b"
+
+
+def test_wrong_dimension_is_refused():
+    with pytest.raises(ValueError, match="dimensions"):
+        GalleryIndex(DIM, "m").upsert(entry("gallery/a/1"), np.ones(DIM + 1, np.float32))
+
+
+def test_round_trip_keeps_entries_vectors_and_tombstones():
+    index = GalleryIndex(DIM, "model-x")
+    for i in range(20):
+        index.upsert(entry(f"gallery/l{i % 3}/é {i}.png", f"l{i % 3}", f"{i:04X}"), unit(i))
+    index.remove("gallery/l0/é 0.png", "FFFF")
+    copy = GalleryIndex.from_bytes(index.to_bytes())
+    assert (copy.dimension, copy.model_id, len(copy)) == (DIM, "model-x", 19)
+    assert list(copy.entries()) == list(index.entries())
+    for e in index.entries():
+        np.testing.assert_array_equal(copy.vector(e.key), index.vector(e.key))
+    # the tombstone survived: the old create stays ignored
+    assert copy.upsert(entry("gallery/l0/é 0.png", "l0", "0000"), unit(0)) is False
+
+
+def test_garbage_and_truncated_snapshots_are_rejected():
+    data = GalleryIndex.build(DIM, "m", [(entry("gallery/a/1"), unit(1))]).to_bytes()
+    with pytest.raises(CorruptIndex):
+        GalleryIndex.from_bytes(b"\x80\x04pickle?")
+    with pytest.raises(CorruptIndex):
+        GalleryIndex.from_bytes(data[:-4])

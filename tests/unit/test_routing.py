@@ -1,0 +1,71 @@
+"""Key routing and labels: where a document goes and what metadata it carries."""
+
+from __future__ import annotations
+
+import pytest
+
+from docclass.errors import InvalidGalleryKey
+from docclass.routing import (
+    Decision,
+    destination_key,
+    error_metadata,
+    failed_key,
+    gallery_label,
+    inbox_path,
+    result_metadata,
+)
+
+
+def test_label_comes_from_the_folder_under_gallery():
+    assert gallery_label("gallery/invoice/2024/a.png", {}) == "invoice"
+
+
+def test_label_metadata_wins_over_the_prefix():
+    assert gallery_label("gallery/misc/a.png", {"label": "bank-statement"}) == "bank-statement"
+
+
+@pytest.mark.parametrize("key", ["gallery/a.png", "gallery//a.png", "gallery/invoice/"])
+def test_gallery_key_without_label_is_rejected_with_a_hint(key):
+    with pytest.raises(InvalidGalleryKey, match="no label"):
+        gallery_label(key, {})
+
+
+@pytest.mark.parametrize("label", ["..", "-x", "a" * 65, "in\nvoice", "in<voice>", "a/b"])
+def test_unsafe_labels_are_rejected(label):
+    with pytest.raises(InvalidGalleryKey):
+        gallery_label("gallery/x/a.png", {"label": label})
+
+
+def test_blank_label_metadata_falls_back_to_the_folder():
+    assert gallery_label("gallery/invoice/a.png", {"label": "  "}) == "invoice"
+
+
+def test_destinations_keep_the_path_below_inbox():
+    path = inbox_path("inbox/2026/March 2026+urgent.png")
+    assert path == "2026/March 2026+urgent.png"
+    assert destination_key(Decision("invoice", 0.1, "k", ""), path) == "classified/invoice/2026/March 2026+urgent.png"
+    assert destination_key(Decision(None, 1.5, "k", ""), path) == "unclassified/2026/March 2026+urgent.png"
+    assert failed_key(path) == "failed/2026/March 2026+urgent.png"
+
+
+def test_inbox_path_refuses_keys_outside_inbox():
+    with pytest.raises(ValueError):
+        inbox_path("classified/invoice/a.png")
+
+
+def test_result_metadata_is_ascii_and_complete():
+    meta = result_metadata(Decision("invoice", 0.123456789, "gallery/invoice/Rechnung ü.png", ""), "m1")
+    assert meta == {
+        "docclass-label": "invoice",
+        "docclass-distance": "0.123457",
+        "docclass-neighbor": "gallery/invoice/Rechnung %C3%BC.png",
+        "docclass-model": "m1",
+    }
+    assert all(v.isascii() for v in meta.values())
+
+
+def test_error_metadata_is_one_bounded_ascii_line():
+    meta = error_metadata("cannot decode\n" + "é" * 2000, "m1")
+    assert "\n" not in meta["docclass-error"]
+    assert meta["docclass-error"].isascii()
+    assert len(meta["docclass-error"]) < 2048
