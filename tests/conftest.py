@@ -51,7 +51,7 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and region for every test, so nothing can reach a real AWS account."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fake credentials
+        "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SECURITY_TOKEN": "testing",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -121,7 +121,7 @@ def draw_page(kind: str, seed: int = 0, size: tuple[int, int] = (850, 1100), fmt
     rng = random.Random(f"{kind}-{seed}")
     page = Image.new("L", size, 255)
     draw = ImageDraw.Draw(page)
-    w, h = size
+    w = size[0]
     dx, dy = rng.randint(-10, 10), rng.randint(-10, 10)
     if kind == "letter":
         draw.rectangle((60 + dx, 50 + dy, 300 + dx, 90 + dy), fill=0)  # letterhead

@@ -62,11 +62,27 @@ def test_inbox_put_event_file_moves_the_document_with_its_result(shape, s3, gall
     for kind in ("invoice", "letter", "form"):
         key = f"gallery/{kind}/{kind}-1.png"
         s3.put_object(Bucket=BUCKET, Key=key, Body=page(kind, seed=1))
-        gallery({"Records": [dict(load_event("s3-gallery-put.json")["Records"][0], s3={
-            "bucket": {"name": BUCKET}, "object": {"key": key.replace(" ", "+"), "sequencer": "01"}})]})
+        gallery(
+            {
+                "Records": [
+                    dict(
+                        load_event("s3-gallery-put.json")["Records"][0],
+                        s3={
+                            "bucket": {"name": BUCKET},
+                            "object": {"key": key.replace(" ", "+"), "sequencer": "01"},
+                        },
+                    )
+                ]
+            }
+        )
     # and a letter uploaded with a space and a plus sign in its key, plus user metadata
-    s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=page("letter", seed=7), ContentType="image/png",
-                  Metadata={"customer": "acme"})
+    s3.put_object(
+        Bucket=BUCKET,
+        Key=INBOX_KEY,
+        Body=page("letter", seed=7),
+        ContentType="image/png",
+        Metadata={"customer": "acme"},
+    )
     # when the classify handler gets the event file
     response = classify(load_event(f"{shape}-inbox-put.json"))
     # then the document sits in classified/letter/ with the same path, and nowhere else
@@ -108,7 +124,9 @@ def test_unreadable_document_goes_to_failed_with_the_reason(s3, classify):
 def test_empty_gallery_sends_documents_to_unclassified(s3, classify, page):
     s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=page("form"))
     assert classify(load_event("s3-inbox-put.json")) == {"batchItemFailures": []}
-    assert [k for k in keys(s3) if not k.startswith("embeddings/")] == ["unclassified/scans/March 2026+urgent.png"]
+    assert [k for k in keys(s3) if not k.startswith("embeddings/")] == [
+        "unclassified/scans/March 2026+urgent.png"
+    ]
     meta = s3.head_object(Bucket=BUCKET, Key="unclassified/scans/March 2026+urgent.png")["Metadata"]
     assert meta["docclass-label"] == ""
 
@@ -138,7 +156,9 @@ def _gallery_batch(keys_and_seqs: list[tuple[str, str, str]]) -> dict:
 
 def test_a_gallery_batch_is_written_with_one_snapshot_and_one_pointer_swap(s3, gallery, page):
     for i in range(6):
-        s3.put_object(Bucket=BUCKET, Key=f"gallery/k{i % 3}/{i}.png", Body=page(("letter", "invoice", "form")[i % 3], i))
+        s3.put_object(
+            Bucket=BUCKET, Key=f"gallery/k{i % 3}/{i}.png", Body=page(("letter", "invoice", "form")[i % 3], i)
+        )
     index_puts = []
     s3.meta.events.register(
         "provide-client-params.s3.PutObject",
@@ -146,7 +166,9 @@ def test_a_gallery_batch_is_written_with_one_snapshot_and_one_pointer_swap(s3, g
     )
     # the handler builds its own client, so count on it too
     services.gallery_indexer().store._client = s3
-    batch = _gallery_batch([("ObjectCreated:Put", f"gallery/k{i % 3}/{i}.png", f"{i + 1:02X}") for i in range(6)])
+    batch = _gallery_batch(
+        [("ObjectCreated:Put", f"gallery/k{i % 3}/{i}.png", f"{i + 1:02X}") for i in range(6)]
+    )
     assert gallery(batch) == {"batchItemFailures": []}
     assert len(index_puts) == 2  # one snapshot + one pointer
     assert index_puts[1].endswith("CURRENT.json")
@@ -156,8 +178,12 @@ def test_a_gallery_batch_is_written_with_one_snapshot_and_one_pointer_swap(s3, g
 def test_gallery_key_without_label_is_rejected_and_not_indexed(s3, gallery, page):
     s3.put_object(Bucket=BUCKET, Key="gallery/loose.png", Body=page("letter"))
     s3.put_object(Bucket=BUCKET, Key="gallery/letter/ok.png", Body=page("letter"))
-    batch = _gallery_batch([("ObjectCreated:Put", "gallery/loose.png", "01"),
-                            ("ObjectCreated:Put", "gallery/letter/ok.png", "02")])
+    batch = _gallery_batch(
+        [
+            ("ObjectCreated:Put", "gallery/loose.png", "01"),
+            ("ObjectCreated:Put", "gallery/letter/ok.png", "02"),
+        ]
+    )
     assert gallery(batch) == {"batchItemFailures": []}  # rejected, not retried forever
     assert index_of(s3) == {"gallery/letter/ok.png": "letter"}
 
@@ -182,10 +208,18 @@ def test_delete_processed_before_its_create_leaves_the_key_out(s3, gallery, page
 def test_relabelling_by_moving_between_prefixes(s3, gallery, page):
     s3.put_object(Bucket=BUCKET, Key="gallery/letter/x.png", Body=page("form"))
     gallery(_gallery_batch([("ObjectCreated:Put", "gallery/letter/x.png", "01")]))
-    s3.copy_object(Bucket=BUCKET, Key="gallery/form/x.png", CopySource={"Bucket": BUCKET, "Key": "gallery/letter/x.png"})
+    s3.copy_object(
+        Bucket=BUCKET, Key="gallery/form/x.png", CopySource={"Bucket": BUCKET, "Key": "gallery/letter/x.png"}
+    )
     s3.delete_object(Bucket=BUCKET, Key="gallery/letter/x.png")
-    gallery(_gallery_batch([("ObjectCreated:Copy", "gallery/form/x.png", "02"),
-                            ("ObjectRemoved:Delete", "gallery/letter/x.png", "03")]))
+    gallery(
+        _gallery_batch(
+            [
+                ("ObjectCreated:Copy", "gallery/form/x.png", "02"),
+                ("ObjectRemoved:Delete", "gallery/letter/x.png", "03"),
+            ]
+        )
+    )
     assert index_of(s3) == {"gallery/form/x.png": "form"}
 
 

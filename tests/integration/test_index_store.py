@@ -75,7 +75,10 @@ def test_lost_race_is_reapplied_on_top_of_the_winner(repo, s3):
     assert calls == [1, 2]
     index, _ = repo.load()
     assert sorted(e.key for e in index.entries()) == [
-        "gallery/a/base.png", "gallery/a/mine.png", "gallery/b/winner.png"]
+        "gallery/a/base.png",
+        "gallery/a/mine.png",
+        "gallery/b/winner.png",
+    ]
 
 
 def test_first_writers_race_on_if_none_match(repo, s3):
@@ -120,7 +123,8 @@ def test_concurrent_writers_from_threads_lose_no_update(s3):
         t.join()
     index, _ = IndexRepository(ObjectStore(BUCKET, s3), "test-model", DIM).load()
     assert sorted(e.key for e in index.entries()) == sorted(
-        f"gallery/t{t}/{i}.png" for t in range(6) for i in range(5))
+        f"gallery/t{t}/{i}.png" for t in range(6) for i in range(5)
+    )
 
 
 def test_load_if_changed_is_none_while_the_pointer_is_unchanged(repo):

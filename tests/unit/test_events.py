@@ -52,7 +52,9 @@ def test_all_failed_batch_is_reported_not_raised(lambda_context):
         raise RuntimeError("boom")
 
     outcome = process_event(load_event("sqs-inbox-put.json"), lambda_context, handle)
-    assert outcome.response["batchItemFailures"][0]["itemIdentifier"] == "a4f2d9c1-7e3b-4c8a-9f1d-3b2e6a5c4d33"
+    assert (
+        outcome.response["batchItemFailures"][0]["itemIdentifier"] == "a4f2d9c1-7e3b-4c8a-9f1d-3b2e6a5c4d33"
+    )
 
 
 def test_plain_s3_event_raises_after_trying_every_record(lambda_context):

@@ -43,7 +43,10 @@ def test_blank_label_metadata_falls_back_to_the_folder():
 def test_destinations_keep_the_path_below_inbox():
     path = inbox_path("inbox/2026/March 2026+urgent.png")
     assert path == "2026/March 2026+urgent.png"
-    assert destination_key(Decision("invoice", 0.1, "k", ""), path) == "classified/invoice/2026/March 2026+urgent.png"
+    assert (
+        destination_key(Decision("invoice", 0.1, "k", ""), path)
+        == "classified/invoice/2026/March 2026+urgent.png"
+    )
     assert destination_key(Decision(None, 1.5, "k", ""), path) == "unclassified/2026/March 2026+urgent.png"
     assert failed_key(path) == "failed/2026/March 2026+urgent.png"
 

@@ -25,7 +25,13 @@ from docclass.gallery import GalleryIndexer
 from docclass.index import Entry, GalleryIndex, Neighbor
 from docclass.index_store import EmbeddingCache, IndexRepository
 from docclass.routing import Decision
-from docclass.services import build_classifier, build_gallery_indexer, classifier, gallery_indexer, make_embedder
+from docclass.services import (
+    build_classifier,
+    build_gallery_indexer,
+    classifier,
+    gallery_indexer,
+    make_embedder,
+)
 from docclass.store import ObjectStore
 
 __all__ = [
@@ -33,10 +39,10 @@ __all__ = [
     "ConfigError",
     "Decision",
     "DocclassError",
+    "Embedder",
     "EmbeddingCache",
     "EmbeddingRejected",
     "EmbeddingUnavailable",
-    "Embedder",
     "Entry",
     "GalleryIndex",
     "GalleryIndexer",

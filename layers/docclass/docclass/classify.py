@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import single_metric
 
-from docclass.config import CLASSIFIED_PREFIX, INBOX_PREFIX, UNCLASSIFIED_PREFIX
+from docclass.config import CLASSIFIED_PREFIX, INBOX_PREFIX
 from docclass.decide import decide
 from docclass.errors import InvalidDocument, ObjectNotFound
 from docclass.events import S3Change, process_event
@@ -23,6 +23,7 @@ from docclass.routing import (
     failed_key,
     inbox_path,
     is_folder_marker,
+    possible_destinations,
     result_metadata,
 )
 from docclass.store import ObjectStore, StoredObject
@@ -110,27 +111,40 @@ class Classifier:
             return self._fail(source, path, exc)
         if embedded.cache_hit:
             metrics.add_metric(name="EmbeddingCacheHits", unit=MetricUnit.Count, value=1)
-        decision = decide(self.current_index().search(embedded.vector, self.neighbor_count), self.max_distance)
+        decision = decide(
+            self.current_index().search(embedded.vector, self.neighbor_count), self.max_distance
+        )
         destination = destination_key(decision, path)
         self._move(source, destination, result_metadata(decision, self.embedder.model_id))
         if decision.distance is not None:
             metrics.add_metric(name="NearestDistance", unit=MetricUnit.NoUnit, value=decision.distance)
         if decision.label is None:
             metrics.add_metric(name="DocumentsUnclassified", unit=MetricUnit.Count, value=1)
-            logger.info("unclassified", extra={"destination": destination, "reason": decision.reason,
-                                               "distance": decision.distance})
+            logger.info(
+                "unclassified",
+                extra={"destination": destination, "reason": decision.reason, "distance": decision.distance},
+            )
             return Outcome(key, "unclassified", destination, None, decision.distance, decision.neighbor)
         with single_metric(name="DocumentsClassified", unit=MetricUnit.Count, value=1) as metric:
             metric.add_dimension(name="label", value=decision.label)
-        logger.info("classified", extra={"destination": destination, "label": decision.label,
-                                         "distance": decision.distance, "neighbor": decision.neighbor})
+        logger.info(
+            "classified",
+            extra={
+                "destination": destination,
+                "label": decision.label,
+                "distance": decision.distance,
+                "neighbor": decision.neighbor,
+            },
+        )
         return Outcome(key, "classified", destination, decision.label, decision.distance, decision.neighbor)
 
     def _fail(self, source: StoredObject, path: str, exc: Exception) -> Outcome:
         destination = failed_key(path)
         self._move(source, destination, error_metadata(str(exc), self.embedder.model_id))
         metrics.add_metric(name="DocumentsFailed", unit=MetricUnit.Count, value=1)
-        logger.warning("document cannot be classified", extra={"destination": destination, "reason": str(exc)})
+        logger.warning(
+            "document cannot be classified", extra={"destination": destination, "reason": str(exc)}
+        )
         return Outcome(source.key, "failed", destination, error=str(exc))
 
     def _move(self, source: StoredObject, destination: str, docclass_metadata: dict[str, str]) -> None:
@@ -140,17 +154,21 @@ class Classifier:
         # Copy only the bytes we classified: if the source was replaced meanwhile, the copy fails
         # with 412, the message is retried, and the new bytes get classified.
         self.store.copy(
-            source.key, destination, metadata=metadata, content_type=source.content_type, source_etag=source.etag
+            source.key,
+            destination,
+            metadata=metadata,
+            content_type=source.content_type,
+            source_etag=source.etag,
         )
         self.store.delete(source.key)
 
     def _already_routed(self, key: str, path: str) -> Outcome:
         """A redelivered message: the source is gone; find where an earlier delivery put it."""
-        candidates = [f"{UNCLASSIFIED_PREFIX}{path}", failed_key(path)]
-        candidates += [f"{CLASSIFIED_PREFIX}{label}/{path}" for label in self.store.list_folders(CLASSIFIED_PREFIX)]
-        for candidate in candidates:
+        for candidate in possible_destinations(path, self.store.list_folders(CLASSIFIED_PREFIX)):
             if self.store.head(candidate) is not None:
                 logger.info("already routed by an earlier delivery", extra={"destination": candidate})
+                metrics.add_metric(name="DocumentsAlreadyRouted", unit=MetricUnit.Count, value=1)
                 return Outcome(key, "already-routed", candidate)
         logger.warning("source is gone and was not routed by docclass (deleted by a user?)")
+        metrics.add_metric(name="DocumentsVanished", unit=MetricUnit.Count, value=1)
         return Outcome(key, "vanished")

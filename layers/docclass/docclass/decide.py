@@ -31,6 +31,9 @@ def decide(neighbors: Sequence[Neighbor], max_distance: float | None = None) -> 
     best = nearest[label]
     if max_distance is not None and best.distance > max_distance:
         return Decision(
-            None, best.distance, best.key, f"nearest example is {best.distance:.4f} away, beyond {max_distance}"
+            None,
+            best.distance,
+            best.key,
+            f"nearest example is {best.distance:.4f} away, beyond {max_distance}",
         )
     return Decision(label, best.distance, best.key, "nearest" if len(neighbors) == 1 else "weighted vote")

@@ -18,6 +18,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from docclass.observability import MetricUnit, metrics
+
 logger = Logger(child=True)
 T = TypeVar("T")
 
@@ -106,6 +108,7 @@ def process_event(
             return handle(change)
         except Exception:
             logger.exception("change not processed; it will be retried")
+            metrics.add_metric(name="ChangesRetried", unit=MetricUnit.Count, value=1)
             raise
         finally:
             logger.remove_keys(["object_key", "s3_event"])
@@ -116,7 +119,7 @@ def process_event(
         for change in parse_s3_notification(event):
             try:
                 results.append(run(change))
-            except Exception as exc:  # noqa: BLE001 - re-raised below once every record was tried
+            except Exception as exc:
                 errors.append(exc)
         if errors:
             raise errors[0]

@@ -110,8 +110,12 @@ class GalleryIndexer:
         metrics.add_metric(name="IndexWriteAttempts", unit=MetricUnit.Count, value=result.attempts)
         logger.info(
             "index committed" if result.changed else "index already up to date",
-            extra={"operations": len(ops), "vectors": result.vectors, "attempts": result.attempts,
-                   "snapshot": result.snapshot},
+            extra={
+                "operations": len(ops),
+                "vectors": result.vectors,
+                "attempts": result.attempts,
+                "snapshot": result.snapshot,
+            },
         )
         return result
 

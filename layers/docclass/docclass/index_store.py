@@ -143,7 +143,9 @@ class IndexRepository:
             pointer_body = json.dumps(doc, sort_keys=True).encode()
             try:
                 if pointer is None:
-                    self.store.put(self.pointer_key, pointer_body, content_type="application/json", if_none_match="*")
+                    self.store.put(
+                        self.pointer_key, pointer_body, content_type="application/json", if_none_match="*"
+                    )
                 else:
                     self.store.put(
                         self.pointer_key, pointer_body, content_type="application/json", if_match=pointer.etag

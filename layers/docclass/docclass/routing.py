@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from docclass.config import CLASSIFIED_PREFIX, FAILED_PREFIX, GALLERY_PREFIX, INBOX_PREFIX, UNCLASSIFIED_PREFIX
+from docclass.config import (
+    CLASSIFIED_PREFIX,
+    FAILED_PREFIX,
+    GALLERY_PREFIX,
+    INBOX_PREFIX,
+    UNCLASSIFIED_PREFIX,
+)
 from docclass.errors import InvalidGalleryKey
 
 # A label becomes a key prefix, a metric dimension and a metadata value: letters, digits and
@@ -69,6 +75,13 @@ def destination_key(decision: Decision, path: str) -> str:
     if decision.label is None:
         return f"{UNCLASSIFIED_PREFIX}{path}"
     return f"{CLASSIFIED_PREFIX}{decision.label}/{path}"
+
+
+def possible_destinations(path: str, labels: Iterable[str]) -> list[str]:
+    """Every key a document with this inbox path may have been routed to."""
+    return [f"{UNCLASSIFIED_PREFIX}{path}", failed_key(path)] + [
+        f"{CLASSIFIED_PREFIX}{label}/{path}" for label in labels
+    ]
 
 
 def failed_key(path: str) -> str:

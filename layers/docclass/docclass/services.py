@@ -42,7 +42,11 @@ def build_classifier(settings: Settings, store: ObjectStore | None = None) -> Cl
     store = store or ObjectStore(settings.bucket)
     embedder, repository = _parts(settings, store)
     return Classifier(
-        store, embedder, repository, neighbor_count=settings.neighbor_count, max_distance=settings.max_distance
+        store,
+        embedder,
+        repository,
+        neighbor_count=settings.neighbor_count,
+        max_distance=settings.max_distance,
     )
 
 

@@ -1,0 +1,389 @@
+"""The local stack: moto's S3/SQS server on localhost, resources from template.yaml, handlers on the queues.
+
+Nothing here is deployed. The two Lambda handlers run unchanged, in this process, on real SQS
+event payloads; `AWS_ENDPOINT_URL` is what points their boto3 clients at the local endpoint.
+Differences from AWS, on purpose: a failed message becomes visible again after `retry_delay`
+seconds instead of the queue's visibility timeout, so retries and dead-lettering take seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from docclass_local.status import collect_status
+from docclass_local.template import DEFAULT_TEMPLATE, FunctionSpec, LocalTemplate, read_local_template
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LocalContext:
+    """The parts of a Lambda context that Powertools and the handlers read."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout: int
+    aws_request_id: str
+    function_version: str = "$LATEST"
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _load_handler(spec: FunctionSpec) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    module_name, _, function = spec.handler.rpartition(".")
+    path = spec.code_uri / f"{module_name.replace('.', '/')}.py"
+    unique = f"docclass_local_fn_{spec.logical_id}"
+    loader = importlib.util.spec_from_file_location(unique, path)
+    assert loader is not None and loader.loader is not None
+    module: ModuleType = importlib.util.module_from_spec(loader)
+    sys.modules[unique] = module
+    loader.loader.exec_module(module)
+    handler: Callable[[dict[str, Any], Any], dict[str, Any]] = getattr(module, function)
+    return handler
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What one handler invocation did, for the console and for tests."""
+
+    function: str
+    keys: list[str]
+    failed: list[str]
+    dead_lettered: list[str]
+    error: str | None
+    seconds: float
+
+
+class LocalStack:
+    """Runs the whole service on one machine; use as a context manager or start()/stop()."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = 4566,
+        bucket: str = "docclass-local",
+        embedder: str = "local",
+        template: Path = DEFAULT_TEMPLATE,
+        parameters: Mapping[str, str] | None = None,
+        retry_delay: float = 1.0,
+        log_level: str = "WARNING",
+        on_batch: Callable[[BatchReport], None] | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.bucket = bucket
+        self.embedder = embedder
+        self.retry_delay = retry_delay
+        self.log_level = log_level
+        self.on_batch = on_batch
+        self.spec: LocalTemplate = read_local_template(
+            template, bucket=bucket, overrides=dict(parameters or {}), account=ACCOUNT, region=REGION
+        )
+        self.endpoint_url = f"http://{host}:{self.port}"
+        self._server: Any = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._saved_env: dict[str, str | None] = {}
+        self._queue_urls: dict[str, str] = {}
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+        self.batches: list[BatchReport] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start the endpoint, create the resources, start the function workers."""
+        from moto.server import ThreadedMotoServer
+
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server.start()
+        self._set_environment()
+        self._create_resources()
+        from docclass import services
+
+        services.gallery_indexer.cache_clear()
+        services.classifier.cache_clear()
+        for spec in self.spec.functions.values():
+            handler = _load_handler(spec)
+            for worker in range(spec.max_concurrency):
+                thread = threading.Thread(
+                    target=self._worker, args=(spec, handler), name=f"{spec.logical_id}-{worker}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Let the workers finish their batch, stop the endpoint, restore the environment."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._threads.clear()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+
+    def _set_environment(self) -> None:
+        env = dict(self.spec.environment)
+        env.update(
+            {
+                "EMBEDDER": self.embedder,
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "docclass-local")
+                if self.embedder == "bedrock"
+                else "docclass-local",
+                "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "docclass-local")
+                if self.embedder == "bedrock"
+                else "docclass-local",
+                "POWERTOOLS_LOG_LEVEL": self.log_level,
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+        )
+        if self.embedder == "bedrock":
+            # Only S3 and SQS are local; Bedrock must still reach AWS with the user's credentials.
+            env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = f"https://bedrock-runtime.{REGION}.amazonaws.com"
+        for name, value in env.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    # -- clients and resources -------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the local endpoint."""
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id="docclass-local",
+            aws_secret_access_key="docclass-local",  # noqa: S106 - moto accepts anything
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}),
+        )
+
+    def queue_name(self, logical_id: str) -> str:
+        """The local name of a template queue."""
+        return f"{self.bucket}-{logical_id}"
+
+    def _create_resources(self) -> None:
+        sqs, s3 = self.client("sqs"), self.client("s3")
+        queues = self.spec.queues
+        # Dead-letter queues first: the others name them in their redrive policy.
+        for spec in sorted(queues.values(), key=lambda q: q.dead_letter is not None):
+            attributes = dict(spec.attributes)
+            if spec.dead_letter:
+                attributes["RedrivePolicy"] = json.dumps(
+                    {
+                        "deadLetterTargetArn": self._queue_arn(spec.dead_letter),
+                        "maxReceiveCount": spec.max_receive_count,
+                    }
+                )
+            url = sqs.create_queue(QueueName=self.queue_name(spec.logical_id), Attributes=attributes)[
+                "QueueUrl"
+            ]
+            self._queue_urls[spec.logical_id] = url
+        s3.create_bucket(Bucket=self.bucket)
+        s3.put_bucket_notification_configuration(
+            Bucket=self.bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "QueueArn": self._queue_arn(n.queue),
+                        "Events": [n.event],
+                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": n.prefix}]}},
+                    }
+                    for n in self.spec.notifications
+                ]
+            },
+        )
+
+    def _queue_arn(self, logical_id: str) -> str:
+        return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{self.queue_name(logical_id)}"
+
+    # -- the event source mapping ----------------------------------------------------------
+
+    def _receive_batch(self, sqs: Any, url: str, spec: FunctionSpec) -> list[dict[str, Any]]:
+        """Up to BatchSize messages, waiting at most the batching window once the first arrives."""
+        batch: list[dict[str, Any]] = []
+        deadline: float | None = None
+        while not self._stop.is_set() and len(batch) < spec.batch_size:
+            wait = 1 if deadline is None else max(0, min(1, int(deadline - time.monotonic())))
+            response = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=min(10, spec.batch_size - len(batch)),
+                WaitTimeSeconds=wait,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            batch.extend(response.get("Messages", []))
+            if batch and deadline is None:
+                deadline = time.monotonic() + spec.batching_window
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        return batch
+
+    def _worker(self, spec: FunctionSpec, handler: Callable[[dict[str, Any], Any], dict[str, Any]]) -> None:
+        sqs = self.client("sqs")
+        url = self._queue_urls[spec.queue]
+        arn = self._queue_arn(spec.queue)
+        max_receive = self.spec.queues[spec.queue].max_receive_count
+        while not self._stop.is_set():
+            try:
+                messages = self._receive_batch(sqs, url, spec)
+            except Exception:
+                if self._stop.is_set():
+                    return
+                time.sleep(0.2)
+                continue
+            if not messages:
+                continue
+            with self._busy_lock:
+                self._busy += 1
+            try:
+                self._invoke(spec, handler, sqs, url, arn, messages, max_receive)
+            finally:
+                with self._busy_lock:
+                    self._busy -= 1
+
+    def _invoke(
+        self,
+        spec: FunctionSpec,
+        handler: Callable[[dict[str, Any], Any], dict[str, Any]],
+        sqs: Any,
+        url: str,
+        arn: str,
+        messages: list[dict[str, Any]],
+        max_receive: int | None,
+    ) -> None:
+        event = {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": m.get("MessageAttributes", {}),
+                    "md5OfBody": m.get("MD5OfBody", ""),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": arn,
+                    "awsRegion": REGION,
+                }
+                for m in messages
+            ]
+        }
+        context = LocalContext(spec.logical_id, spec.memory, spec.timeout, str(uuid.uuid4()))
+        started = time.monotonic()
+        error = None
+        try:
+            response = handler(event, context)
+            failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            failed = {m["MessageId"] for m in messages}
+        seconds = time.monotonic() - started
+        keys, failed_keys, dead = [], [], []
+        for m in messages:
+            message_keys = _keys_of(m["Body"])
+            keys.extend(message_keys)
+            if m["MessageId"] in failed:
+                failed_keys.extend(message_keys)
+                receives = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+                if max_receive is not None and receives >= max_receive:
+                    dead.extend(message_keys)
+                _quietly(
+                    sqs.change_message_visibility,
+                    QueueUrl=url,
+                    ReceiptHandle=m["ReceiptHandle"],
+                    VisibilityTimeout=int(self.retry_delay),
+                )
+            else:
+                _quietly(sqs.delete_message, QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        report = BatchReport(spec.logical_id, keys, failed_keys, dead, error, seconds)
+        self.batches.append(report)
+        if self.on_batch is not None:
+            self.on_batch(report)
+
+    # -- observing -------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """The same dict `docclass status --json` prints."""
+        return collect_status(self.client("s3"), self.client("sqs"), self.bucket)
+
+    def wait_until_idle(self, timeout: float = 120.0, poll: float = 0.5) -> dict[str, Any]:
+        """Block until no message waits or runs (dead letters aside); returns the final status.
+
+        Documents whose messages went to a dead-letter queue stay in inbox/: they are reported by
+        status, not waited for.
+        """
+        deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
+        while True:
+            status = self.status()
+            idle = status["pending_detail"]["queued_messages"] == 0 and self._busy == 0
+            now = time.monotonic()
+            if idle:
+                quiet_since = quiet_since or now
+                if now - quiet_since >= 2 * poll:  # twice in a row: nothing was in flight between reads
+                    return status
+            else:
+                quiet_since = None
+            if now > deadline:
+                raise TimeoutError(f"still pending after {timeout:.0f} s: {status['pending_detail']}")
+            time.sleep(poll)
+
+
+def _keys_of(body: str) -> list[str]:
+    from docclass.events import parse_s3_notification
+
+    try:
+        return [change.key for change in parse_s3_notification(json.loads(body))]
+    except (ValueError, KeyError, TypeError):
+        return []
+
+
+def _quietly(call: Callable[..., Any], **kwargs: Any) -> None:
+    # A receipt handle that expired meanwhile is harmless: the message is redelivered anyway.
+    with contextlib.suppress(Exception):
+        call(**kwargs)

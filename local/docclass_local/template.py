@@ -1,0 +1,209 @@
+"""Read template.yaml into what the local stack needs: queues, notifications, functions, environment.
+
+The local stack builds its resources from the template itself, so batch sizes, prefixes and retry
+counts can never drift from what `sam deploy` creates. Intrinsic functions are resolved against
+parameter defaults (or overrides) and the local names of resources.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """A YAML loader that turns short-form intrinsics (!Ref, !Sub, ...) into their long form."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path = DEFAULT_TEMPLATE) -> dict[str, Any]:
+    """The template as plain data, intrinsics in long form."""
+    with open(path, encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """An SQS queue of the template, with its dead-letter queue if it has one."""
+
+    logical_id: str
+    attributes: dict[str, str]
+    dead_letter: str | None = None
+    max_receive_count: int | None = None
+
+
+@dataclass(frozen=True)
+class NotificationSpec:
+    """An S3 -> SQS notification: events, key prefix and target queue."""
+
+    event: str
+    prefix: str
+    queue: str
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A Lambda function fed by one SQS queue."""
+
+    logical_id: str
+    code_uri: Path
+    handler: str
+    queue: str
+    batch_size: int
+    batching_window: float
+    max_concurrency: int
+    timeout: int
+    memory: int
+
+
+@dataclass
+class LocalTemplate:
+    """Everything the local stack builds, resolved from the template."""
+
+    queues: dict[str, QueueSpec] = field(default_factory=dict)
+    notifications: list[NotificationSpec] = field(default_factory=list)
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+class _Resolver:
+    def __init__(self, parameters: dict[str, str], names: dict[str, str], pseudo: dict[str, str]) -> None:
+        self.parameters = parameters
+        self.names = names
+        self.pseudo = pseudo
+
+    def ref(self, name: str) -> str:
+        for table in (self.parameters, self.pseudo, self.names):
+            if name in table:
+                return table[name]
+        raise KeyError(f"cannot resolve !Ref {name}")
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, dict) and len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::GetAtt":
+                resource, attribute = arg
+                return f"{resource}.{attribute}"  # the stack maps these to local ARNs/URLs
+            if key == "Fn::Sub":
+                text = arg if isinstance(arg, str) else arg[0]
+                return re.sub(
+                    r"\$\{([^}]+)\}",
+                    lambda m: self.ref(m.group(1)) if "." not in m.group(1) else m.group(1),
+                    text,
+                )
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+
+def read_local_template(
+    path: Path = DEFAULT_TEMPLATE,
+    *,
+    bucket: str,
+    overrides: dict[str, str] | None = None,
+    account: str = "123456789012",
+    region: str = "us-east-1",
+) -> LocalTemplate:
+    """Queues, notifications, functions and the functions' environment, as the template declares them.
+
+    The bucket name replaces whatever the template builds with !Sub, since the local stack
+    chooses it; parameter overrides replace parameter defaults.
+    """
+    doc = load_template(path)
+    parameters = {name: str(spec.get("Default", "")) for name, spec in doc.get("Parameters", {}).items()}
+    parameters.update(overrides or {})
+    resources: dict[str, Any] = doc["Resources"]
+    pseudo = {
+        "AWS::AccountId": account,
+        "AWS::Region": region,
+        "AWS::Partition": "aws",
+        "AWS::StackName": "docclass-local",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+    resolver = _Resolver(parameters, {name: name for name in resources}, pseudo)
+    out = LocalTemplate(parameters=parameters)
+
+    for name, res in resources.items():
+        if res["Type"] == "AWS::SQS::Queue":
+            props = resolver.resolve(res.get("Properties", {}))
+            redrive = props.pop("RedrivePolicy", None)
+            attributes = {
+                k: str(v)
+                for k, v in props.items()
+                if k
+                in {
+                    "VisibilityTimeout",
+                    "MessageRetentionPeriod",
+                    "DelaySeconds",
+                    "ReceiveMessageWaitTimeSeconds",
+                    "MaximumMessageSize",
+                }
+            }
+            out.queues[name] = QueueSpec(
+                name,
+                attributes,
+                dead_letter=redrive["deadLetterTargetArn"].split(".")[0] if redrive else None,
+                max_receive_count=int(redrive["maxReceiveCount"]) if redrive else None,
+            )
+
+    for res in resources.values():
+        if res["Type"] != "AWS::S3::Bucket":
+            continue
+        config = resolver.resolve(res.get("Properties", {})).get("NotificationConfiguration", {})
+        for item in config.get("QueueConfigurations", []):
+            rules = item.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+            prefix = next((r["Value"] for r in rules if r["Name"].lower() == "prefix"), "")
+            out.notifications.append(NotificationSpec(item["Event"], prefix, item["Queue"].split(".")[0]))
+
+    globals_fn = resolver.resolve(doc.get("Globals", {}).get("Function", {}))
+    env = {k: str(v) for k, v in globals_fn.get("Environment", {}).get("Variables", {}).items()}
+    env["BUCKET_NAME"] = bucket
+    out.environment = env
+
+    root = path.resolve().parent
+    for name, res in resources.items():
+        if res["Type"] != "AWS::Serverless::Function":
+            continue
+        props = resolver.resolve(res["Properties"])
+        for event in props.get("Events", {}).values():
+            if event["Type"] != "SQS":
+                continue
+            ev = event["Properties"]
+            out.functions[name] = FunctionSpec(
+                logical_id=name,
+                code_uri=root / props["CodeUri"],
+                handler=props["Handler"],
+                queue=ev["Queue"].split(".")[0],
+                batch_size=int(ev.get("BatchSize", 10)),
+                batching_window=float(ev.get("MaximumBatchingWindowInSeconds", 0)),
+                max_concurrency=int(ev.get("ScalingConfig", {}).get("MaximumConcurrency", 1)),
+                timeout=int(props.get("Timeout", globals_fn.get("Timeout", 3))),
+                memory=int(props.get("MemorySize", globals_fn.get("MemorySize", 128))),
+            )
+    return out

@@ -1,0 +1,381 @@
+"""template.yaml: lint it, expand it with the SAM translator (offline), and check what it promises."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import lint_file
+from cfnlint.decode import cfn_yaml
+from samtranslator.translator.transform import transform
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+BUCKET = "<bucket>"  # stands for the bucket ARN itself (not an object prefix) in S3_GRANTS
+
+# What each function may do in the bucket, by object prefix. Only GalleryFunction writes index/.
+S3_GRANTS = {
+    "GalleryFunction": {
+        BUCKET: {"s3:ListBucket"},
+        "gallery/*": {"s3:GetObject"},
+        "embeddings/*": {"s3:GetObject", "s3:PutObject"},
+        "index/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
+    },
+    "ClassifyFunction": {
+        BUCKET: {"s3:ListBucket"},
+        "inbox/*": {"s3:GetObject", "s3:DeleteObject"},
+        "classified/*": {"s3:GetObject", "s3:PutObject"},
+        "unclassified/*": {"s3:GetObject", "s3:PutObject"},
+        "failed/*": {"s3:GetObject", "s3:PutObject"},
+        "index/*": {"s3:GetObject"},
+        "embeddings/*": {"s3:GetObject", "s3:PutObject"},
+    },
+}
+
+
+class OfflineManagedPolicies:
+    """Stands in for samtranslator's ManagedPolicyLoader, which would ask IAM for these ARNs."""
+
+    def load(self) -> dict[str, str]:
+        aws = "arn:aws:iam::aws:policy/"
+        return {
+            "AWSXrayWriteOnlyAccess": aws + "AWSXrayWriteOnlyAccess",
+            "AWSLambdaBasicExecutionRole": aws + "service-role/AWSLambdaBasicExecutionRole",
+            "AWSLambdaSQSQueueExecutionRole": aws + "service-role/AWSLambdaSQSQueueExecutionRole",
+        }
+
+
+@pytest.fixture(scope="module")
+def sam_template() -> dict[str, Any]:
+    """template.yaml as plain data (cfn-lint's loader understands !Sub, !Ref, !GetAtt)."""
+    return json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE))))
+
+
+@pytest.fixture(scope="module")
+def resources(sam_template: dict[str, Any]) -> dict[str, Any]:
+    """The CloudFormation resources the SAM transform makes of template.yaml."""
+    template = json.loads(json.dumps(sam_template))
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties", {})
+        for uri in ("CodeUri", "ContentUri"):
+            if uri in properties:  # what `sam package` puts there after uploading the code
+                properties[uri] = "s3://artifacts/code.zip"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_DEFAULT_REGION", "us-east-1")  # the translator fills in pseudo parameters
+        return transform(template, {}, OfflineManagedPolicies())["Resources"]
+
+
+def _of_type(resources: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r["Properties"] for name, r in resources.items() if r["Type"] == kind}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _target(reference: dict[str, Any]) -> str:
+    """The logical id a Ref or Fn::GetAtt points at."""
+    if "Ref" in reference:
+        return reference["Ref"]
+    attribute = reference["Fn::GetAtt"]
+    return attribute[0] if isinstance(attribute, list) else attribute.split(".")[0]
+
+
+def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return _as_list(document["Statement"])
+
+
+def _role_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for policy in role.get("Policies", []) for s in _statements(policy["PolicyDocument"])]
+
+
+def _bucket_arn(resources: dict[str, Any]) -> str:
+    """The document bucket's ARN as a Fn::Sub string, built from its name, not from the bucket."""
+    return "arn:${AWS::Partition}:s3:::" + resources["DocumentBucket"]["Properties"]["BucketName"]["Fn::Sub"]
+
+
+def _function_statements(resources: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    role = _target(resources[function]["Properties"]["Role"])
+    return _role_statements(resources[role]["Properties"])
+
+
+def _identity_statements(resources: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every statement of every IAM role and policy, with the logical id it belongs to."""
+    for name, role in _of_type(resources, "AWS::IAM::Role").items():
+        yield from ((name, s) for s in _role_statements(role))
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for name, policy in _of_type(resources, kind).items():
+            yield from ((name, s) for s in _statements(policy["PolicyDocument"]))
+
+
+def _references(node: Any) -> set[str]:
+    """Names a template fragment refers to through Ref, Fn::GetAtt or Fn::Sub."""
+    if isinstance(node, list):
+        return set().union(*map(_references, node))
+    if not isinstance(node, dict):
+        return set()
+    found = set().union(*map(_references, node.values()))
+    if isinstance(node.get("Ref"), str):
+        found.add(node["Ref"])
+    if "Fn::GetAtt" in node:
+        found.add(_target(node))
+    if "Fn::Sub" in node:
+        text = _as_list(node["Fn::Sub"])[0]
+        found.update(re.findall(r"\$\{(?!!)([A-Za-z0-9]+)[.}]", text))
+    return found
+
+
+def _dependency_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle in a dependency graph, as a path that ends where it starts; [] when there is none."""
+    state: dict[str, str] = {}
+
+    def visit(path: list[str]) -> list[str]:
+        state[path[-1]] = "open"
+        for child in sorted(graph[path[-1]]):
+            if state.get(child) == "open":
+                return [*path[path.index(child) :], child]
+            if child not in state and (cycle := visit([*path, child])):
+                return cycle
+        state[path[-1]] = "done"
+        return []
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit([start])):
+            return cycle
+    return []
+
+
+def test_template_passes_cfn_lint() -> None:
+    # Given template.yaml, when cfn-lint checks it as `sam validate --lint` does
+    matches = lint_file(TEMPLATE)
+
+    # Then it reports nothing (sam validate --lint fails on any error or warning)
+    assert matches == [], "\n".join(str(match) for match in matches)
+
+
+def test_resources_have_no_circular_dependency(resources: dict[str, Any]) -> None:
+    # Given every resource's references and DependsOn (the bucket depends on the queue policies,
+    # so a policy naming the bucket through !Ref or !GetAtt would close a loop)
+    graph = {
+        name: (_references(resource.get("Properties", {})) | set(_as_list(resource.get("DependsOn", []))))
+        & resources.keys()
+        for name, resource in resources.items()
+    }
+
+    # When looking for a cycle, then there is none
+    assert _dependency_cycle(graph) == []
+
+
+def test_each_queue_hides_a_message_for_at_least_six_function_timeouts(resources: dict[str, Any]) -> None:
+    # Given the SQS event source mappings, one per queue
+    mappings = _of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+    assert {_target(m["EventSourceArn"]) for m in mappings} == {"GalleryQueue", "InboxQueue"}
+
+    for mapping in mappings:
+        # When comparing the queue's visibility timeout with the function's timeout
+        queue = resources[_target(mapping["EventSourceArn"])]["Properties"]
+        function = resources[_target(mapping["FunctionName"])]["Properties"]
+
+        # Then the queue leaves room for Lambda's retries of a throttled batch (AWS's advice)
+        assert queue["VisibilityTimeout"] >= 6 * function["Timeout"], mapping
+
+
+def test_each_event_source_reports_batch_item_failures_and_caps_concurrency(
+    resources: dict[str, Any],
+) -> None:
+    # Given the SQS event source mappings
+    mappings = _of_type(resources, "AWS::Lambda::EventSourceMapping")
+
+    for name, mapping in mappings.items():
+        # Then one failed document is retried alone, not with its whole batch
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
+        # And a parameter bounds the function's concurrency (hence the Bedrock request rate)
+        assert "Ref" in mapping["ScalingConfig"]["MaximumConcurrency"], name
+
+
+def test_dead_letter_queues_keep_failed_messages_longer_than_their_source_queues(
+    resources: dict[str, Any],
+) -> None:
+    # Given each queue that has a dead-letter queue
+    queues = {n: q for n, q in _of_type(resources, "AWS::SQS::Queue").items() if "RedrivePolicy" in q}
+    assert set(queues) == {"GalleryQueue", "InboxQueue"}
+
+    for name, queue in queues.items():
+        dead_letter_queue = resources[_target(queue["RedrivePolicy"]["deadLetterTargetArn"])]["Properties"]
+
+        # Then a message keeps its original enqueue time when it moves, so the DLQ must keep it longer
+        assert dead_letter_queue["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"], name
+        assert queue["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}, name
+        # And both queues are encrypted at rest
+        assert queue["SqsManagedSseEnabled"] and dead_letter_queue["SqsManagedSseEnabled"], name
+
+
+def test_no_role_statement_allows_every_resource_except_xray(resources: dict[str, Any]) -> None:
+    # Given every IAM statement in the stack
+    for owner, statement in _identity_statements(resources):
+        actions = _as_list(statement["Action"])
+
+        # Then only X-Ray, which has no resource-level permissions, may name "*"
+        if "*" in _as_list(statement["Resource"]):
+            assert all(action.startswith("xray:") for action in actions), (owner, statement)
+
+
+def test_functions_attach_no_aws_managed_policy_with_broad_access(resources: dict[str, Any]) -> None:
+    # Given the functions' roles (SAM's generated ones would attach AWSLambdaSQSQueueExecutionRole,
+    # which can receive and delete on every queue of the account)
+    for name in _of_type(resources, "AWS::Lambda::Function"):
+        role = resources[_target(resources[name]["Properties"]["Role"])]["Properties"]
+
+        # Then they attach no managed policy but X-Ray's
+        assert all("AWSXray" in arn for arn in role.get("ManagedPolicyArns", [])), name
+
+
+def test_bedrock_access_is_invoke_model_on_the_one_embedding_model(resources: dict[str, Any]) -> None:
+    # Given the statements that name any Bedrock action
+    bedrock = [
+        statement
+        for _, statement in _identity_statements(resources)
+        if any(action.startswith("bedrock:") for action in _as_list(statement["Action"]))
+    ]
+    assert bedrock
+
+    for statement in bedrock:
+        # Then they allow InvokeModel only, on the foundation model the parameter names
+        assert _as_list(statement["Action"]) == ["bedrock:InvokeModel"]
+        assert _as_list(statement["Resource"]) == [
+            {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${EmbeddingModelId}"}
+        ]
+
+
+def test_each_function_consumes_only_its_own_queue(resources: dict[str, Any]) -> None:
+    # Given each function and the queue its event source mapping reads
+    for mapping in _of_type(resources, "AWS::Lambda::EventSourceMapping").values():
+        function = _target(mapping["FunctionName"])
+        own_queue = _target(mapping["EventSourceArn"])
+
+        # When collecting the queues its role may act on ("*" or a literal ARN counts as itself)
+        queues: set[str] = set()
+        for statement in _function_statements(resources, function):
+            if any(action.startswith("sqs:") for action in _as_list(statement["Action"])):
+                for resource in _as_list(statement["Resource"]):
+                    queues |= (_references(resource) & resources.keys()) or {json.dumps(resource)}
+
+        # Then that is its own queue and no other
+        assert queues == {own_queue}, function
+
+
+@pytest.mark.parametrize("function", sorted(S3_GRANTS))
+def test_s3_access_is_limited_to_each_functions_prefixes(resources: dict[str, Any], function: str) -> None:
+    # Given the bucket's ARN as the roles must spell it (from its name, never from the bucket itself)
+    bucket_arn = _bucket_arn(resources)
+
+    # When collecting the function's S3 actions per object prefix
+    granted: dict[str, set[str]] = {}
+    for statement in _function_statements(resources, function):
+        actions = {a for a in _as_list(statement["Action"]) if a.startswith("s3:")}
+        for resource in _as_list(statement["Resource"]) if actions else []:
+            arn = resource["Fn::Sub"]
+            assert arn.startswith(bucket_arn), arn
+            prefix = arn.removeprefix(bucket_arn).removeprefix("/") or BUCKET
+            granted.setdefault(prefix, set()).update(actions)
+
+    # Then they are exactly the ones it needs
+    assert granted == S3_GRANTS[function]
+
+
+def test_functions_and_queue_policies_name_the_bucket_as_it_is_named(
+    resources: dict[str, Any], sam_template: dict[str, Any]
+) -> None:
+    # Given the bucket's name
+    name = resources["DocumentBucket"]["Properties"]["BucketName"]
+
+    # Then the functions are told that name
+    assert sam_template["Globals"]["Function"]["Environment"]["Variables"]["BUCKET_NAME"] == name
+    # And the queues accept notifications from that bucket only, in this account only
+    for queue_policy in _of_type(resources, "AWS::SQS::QueuePolicy").values():
+        [allow] = [s for s in _statements(queue_policy["PolicyDocument"]) if s["Effect"] == "Allow"]
+        assert allow["Principal"] == {"Service": "s3.amazonaws.com"}
+        assert allow["Action"] == "sqs:SendMessage"
+        assert allow["Condition"]["ArnLike"]["aws:SourceArn"] == {"Fn::Sub": _bucket_arn(resources)}
+        assert allow["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+def test_document_bucket_is_encrypted_private_and_tls_only(resources: dict[str, Any]) -> None:
+    # Given the bucket and the policies attached to it
+    bucket = resources["DocumentBucket"]["Properties"]
+    statements = [
+        statement
+        for policy in _of_type(resources, "AWS::S3::BucketPolicy").values()
+        if _target(policy["Bucket"]) == "DocumentBucket"
+        for statement in _statements(policy["PolicyDocument"])
+    ]
+
+    # Then objects are encrypted at rest by default
+    [rule] = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    # And nothing in it can be made public
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    # And any request without TLS is denied, on the bucket and on its objects
+    [deny] = [s for s in statements if s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}]
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "s3:*")
+    assert {json.dumps(r) for r in deny["Resource"]} == {
+        json.dumps({"Fn::GetAtt": ["DocumentBucket", "Arn"]}),
+        json.dumps({"Fn::Sub": "${DocumentBucket.Arn}/*"}),
+    }
+
+
+def test_document_bucket_waits_for_both_queue_policies(resources: dict[str, Any]) -> None:
+    # Given the bucket (S3 checks it may send to a queue when the notification is stored)
+    depends_on = set(_as_list(resources["DocumentBucket"]["DependsOn"]))
+
+    # Then it is created after both queue policies
+    assert {"GalleryQueuePolicy", "InboxQueuePolicy"} <= depends_on
+
+
+def test_bucket_notifies_gallery_changes_and_inbox_arrivals_to_their_queues(
+    resources: dict[str, Any],
+) -> None:
+    # Given the bucket's queue notifications
+    configurations = resources["DocumentBucket"]["Properties"]["NotificationConfiguration"]
+
+    # When reading each one as (event, key prefix, queue)
+    routes = {
+        (configuration["Event"], prefix, _target(configuration["Queue"]))
+        for configuration in configurations["QueueConfigurations"]
+        for prefix in [r["Value"] for r in configuration["Filter"]["S3Key"]["Rules"] if r["Name"] == "prefix"]
+    }
+
+    # Then gallery/ additions and removals reach GalleryQueue, and inbox/ arrivals reach InboxQueue
+    assert routes == {
+        ("s3:ObjectCreated:*", "gallery/", "GalleryQueue"),
+        ("s3:ObjectRemoved:*", "gallery/", "GalleryQueue"),
+        ("s3:ObjectCreated:*", "inbox/", "InboxQueue"),
+    }
+
+
+@pytest.mark.parametrize("value", ["", "0", "0.35", "1.2", "2", "2.0"])
+def test_max_distance_accepts_empty_or_a_distance_between_unit_vectors(
+    sam_template: dict[str, Any], value: str
+) -> None:
+    # Given MaxDistance's pattern (distances between L2-normalised vectors lie in 0..2)
+    pattern = sam_template["Parameters"]["MaxDistance"]["AllowedPattern"]
+
+    # When CloudFormation matches the value against it, then it passes
+    assert re.fullmatch(pattern, value)
+
+
+@pytest.mark.parametrize("value", ["2.5", "3", "-0.1", "near", " 1"])
+def test_max_distance_rejects_what_no_distance_can_be(sam_template: dict[str, Any], value: str) -> None:
+    # Given MaxDistance's pattern
+    pattern = sam_template["Parameters"]["MaxDistance"]["AllowedPattern"]
+
+    # When CloudFormation matches the value against it, then it fails
+    assert re.fullmatch(pattern, value) is None

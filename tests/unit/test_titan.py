@@ -1,0 +1,352 @@
+"""docclass.titan: the exact Bedrock request, the vector we hand back, and how every failure is mapped."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import boto3
+import numpy as np
+import pytest
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
+from PIL import Image
+
+from docclass import titan
+from docclass.embeddings import Embedder
+from docclass.errors import (
+    ConfigError,
+    EmbeddingRejected,
+    EmbeddingUnavailable,
+    InvalidDocument,
+)
+from docclass.images import encode_jpeg
+from docclass.titan import TitanEmbedder
+
+MODEL_ID = "amazon.titan-embed-image-v1"
+
+
+@pytest.fixture
+def isolated_aws(aws_credentials, monkeypatch, tmp_path):
+    """On top of the shared fake credentials: no config files, endpoints or instance metadata either."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def bedrock(isolated_aws):
+    """A real bedrock-runtime client whose every call is answered by a Stubber (no HTTP at all)."""
+    client = boto3.client("bedrock-runtime", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def rgb_page():
+    pixels = np.random.default_rng(11).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    return Image.fromarray(pixels)
+
+
+def titan_answer(payload) -> dict:
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return {"body": StreamingBody(io.BytesIO(raw), len(raw)), "contentType": "application/json"}
+
+
+def record_requests(client) -> list[dict]:
+    """Collect the parameters of every InvokeModel call the client is asked to make."""
+    sent: list[dict] = []
+
+    def record(params, **kwargs):
+        sent.append(dict(params))
+
+    client.meta.events.register("provide-client-params.bedrock-runtime.InvokeModel", record)
+    return sent
+
+
+def expected_call(model_id: str = MODEL_ID) -> dict:
+    return {"modelId": model_id, "body": ANY, "contentType": "application/json", "accept": "application/json"}
+
+
+def raw_vector(dimension: int, seed: int = 0) -> list[float]:
+    return (np.random.default_rng(seed).normal(size=dimension) * 3.0).tolist()
+
+
+class FailingClient:
+    """Raises the given exception from invoke_model, as botocore does after its own retries."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.calls = 0
+
+    def invoke_model(self, **kwargs):
+        self.calls += 1
+        raise self.error
+
+
+class SlowBodyClient:
+    """Answers, then times out while the body is read."""
+
+    class _Body:
+        def read(self):
+            raise ReadTimeoutError(endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com")
+
+    def invoke_model(self, **kwargs):
+        return {"body": self._Body(), "contentType": "application/json"}
+
+
+# --- the request -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dimension", [256, 384, 1024])
+def test_request_body_is_exactly_titans_schema(bedrock, rgb_page, dimension):
+    # given
+    client, stubber = bedrock
+    sent = record_requests(client)
+    stubber.add_response("invoke_model", titan_answer({"embedding": raw_vector(dimension)}), expected_call())
+    # when
+    TitanEmbedder(dimension=dimension, bedrock_client=client).embed(rgb_page)
+    # then
+    assert len(sent) == 1
+    assert set(sent[0]) == {"modelId", "body", "contentType", "accept"}
+    body = json.loads(sent[0]["body"])
+    assert set(body) == {"inputImage", "embeddingConfig"}
+    assert body["embeddingConfig"] == {"outputEmbeddingLength": dimension}
+    jpeg = Image.open(io.BytesIO(base64.b64decode(body["inputImage"], validate=True)))
+    assert jpeg.format == "JPEG"
+    assert jpeg.mode == "RGB"
+    assert jpeg.size == rgb_page.size
+
+
+def test_request_uses_the_configured_model_id_and_jpeg_quality(bedrock, rgb_page):
+    client, stubber = bedrock
+    sent = record_requests(client)
+    stubber.add_response(
+        "invoke_model", titan_answer({"embedding": raw_vector(256)}), expected_call("my.other-model")
+    )
+
+    TitanEmbedder("my.other-model", 256, bedrock_client=client, jpeg_quality=40).embed(rgb_page)
+
+    image_bytes = base64.b64decode(json.loads(sent[0]["body"])["inputImage"])
+    assert image_bytes == encode_jpeg(rgb_page, quality=40)
+
+
+def test_an_image_over_25_mb_is_rejected_without_calling_bedrock(monkeypatch, rgb_page):
+    # given: a limit small enough for our test page
+    monkeypatch.setattr(titan, "MAX_IMAGE_BYTES", 100)
+    client = FailingClient(AssertionError("Bedrock must not be called"))
+    # when / then
+    with pytest.raises(EmbeddingRejected, match="Titan accepts at most 100 bytes"):
+        TitanEmbedder(bedrock_client=client).embed(rgb_page)
+    assert client.calls == 0
+
+
+def test_the_size_limit_is_titans_25_mb():
+    assert titan.MAX_IMAGE_BYTES == 25_000_000
+
+
+# --- the answer --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dimension", [256, 384, 1024])
+def test_returns_a_unit_float32_vector_of_the_configured_dimension(bedrock, rgb_page, dimension):
+    # given: Titan's vectors are not documented as normalised; this one has norm far from 1
+    client, stubber = bedrock
+    values = raw_vector(dimension, seed=dimension)
+    stubber.add_response(
+        "invoke_model", titan_answer({"embedding": values, "message": None}), expected_call()
+    )
+    # when
+    vector = TitanEmbedder(dimension=dimension, bedrock_client=client).embed(rgb_page)
+    # then
+    assert vector.dtype == np.float32
+    assert vector.shape == (dimension,)
+    assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
+    direction = np.asarray(values) / np.linalg.norm(values)
+    assert np.allclose(vector, direction, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        pytest.param({"embedding": [0.1] * 255}, "returned 255 values, expected 256", id="wrong-length"),
+        pytest.param({"embedding": []}, "returned no embedding", id="empty"),
+        pytest.param(
+            {"message": "Unable to process the image"},
+            r"returned no embedding \(message: Unable to process the image\)",
+            id="missing-with-message",
+        ),
+        pytest.param({"embedding": None}, "returned no embedding", id="null"),
+        pytest.param({"embedding": [float("nan")] + [0.1] * 255}, "non-finite", id="nan"),
+        pytest.param({"embedding": [float("inf")] + [0.1] * 255}, "non-finite", id="inf"),
+        pytest.param({"embedding": ["0.1"] * 256}, "non-numeric", id="strings"),
+        pytest.param({"embedding": [0.0] * 256}, "unusable vector", id="zero-vector"),
+        pytest.param([0.1] * 256, "not an object", id="bare-list"),
+        pytest.param(b"<html>502 Bad Gateway</html>", "not JSON", id="not-json"),
+    ],
+)
+def test_a_malformed_answer_is_the_services_fault(bedrock, rgb_page, payload, message):
+    client, stubber = bedrock
+    stubber.add_response("invoke_model", titan_answer(payload), expected_call())
+
+    with pytest.raises(EmbeddingUnavailable, match=message):
+        TitanEmbedder(dimension=256, bedrock_client=client).embed(rgb_page)
+
+
+# --- errors ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("ThrottlingException", 429),
+        ("ServiceQuotaExceededException", 400),
+        ("ModelTimeoutException", 408),
+        ("ModelNotReadyException", 429),
+        ("ServiceUnavailableException", 503),
+        ("InternalServerException", 500),
+        ("ModelErrorException", 424),
+    ],
+)
+def test_service_side_errors_are_retried_later(bedrock, rgb_page, code, status):
+    # given
+    client, stubber = bedrock
+    stubber.add_client_error(
+        "invoke_model", code, f"{code} says hello", status, expected_params=expected_call()
+    )
+    # when
+    with pytest.raises(EmbeddingUnavailable, match=f"{code} says hello") as caught:
+        TitanEmbedder(bedrock_client=client).embed(rgb_page)
+    # then: never an InvalidDocument, so the document can never be routed to failed/
+    assert not isinstance(caught.value, InvalidDocument)
+    assert code in str(caught.value)
+    assert isinstance(caught.value.__cause__, ClientError)
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [("AccessDeniedException", 403), ("ResourceNotFoundException", 404)]
+)
+def test_access_and_model_id_errors_are_reported_as_deployment_problems(bedrock, rgb_page, code, status):
+    client, stubber = bedrock
+    service_message = "You don't have access to the model with the specified model ID."
+    stubber.add_client_error("invoke_model", code, service_message, status, expected_params=expected_call())
+
+    with pytest.raises(EmbeddingUnavailable) as caught:
+        TitanEmbedder(bedrock_client=client).embed(rgb_page)
+
+    text = str(caught.value)
+    assert "deployment problem, not the document's" in text
+    assert "Bedrock console" in text
+    assert MODEL_ID in text
+    assert "us-east-1" in text
+    assert service_message in text
+    assert not isinstance(caught.value, InvalidDocument)
+    assert isinstance(caught.value.__cause__, ClientError)
+
+
+def test_validation_error_rejects_the_document_with_the_services_words(bedrock, rgb_page):
+    # given
+    client, stubber = bedrock
+    stubber.add_client_error(
+        "invoke_model",
+        "ValidationException",
+        "Image exceeds max pixels allowed",
+        400,
+        expected_params=expected_call(),
+    )
+    # when
+    with pytest.raises(EmbeddingRejected) as caught:
+        TitanEmbedder(bedrock_client=client).embed(rgb_page)
+    # then
+    assert str(caught.value) == "Image exceeds max pixels allowed"
+    assert isinstance(caught.value, InvalidDocument)
+    assert isinstance(caught.value.__cause__, ClientError)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ReadTimeoutError(endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com"),
+        EndpointConnectionError(endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com"),
+        ConnectTimeoutError(endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_network_failures_are_retried_later(rgb_page, error):
+    with pytest.raises(EmbeddingUnavailable, match="Bedrock unreachable") as caught:
+        TitanEmbedder(bedrock_client=FailingClient(error)).embed(rgb_page)
+
+    assert caught.value.__cause__ is error
+
+
+def test_a_timeout_while_reading_the_answer_is_retried_later(rgb_page):
+    with pytest.raises(EmbeddingUnavailable, match="Bedrock unreachable"):
+        TitanEmbedder(bedrock_client=SlowBodyClient()).embed(rgb_page)
+
+
+# --- construction and the lazy client ------------------------------------------------------------------
+
+
+def test_constructing_creates_no_client(monkeypatch):
+    def no_clients_yet(*args, **kwargs):
+        raise AssertionError("boto3.client called at construction time")
+
+    monkeypatch.setattr(boto3, "client", no_clients_yet)
+
+    embedder = TitanEmbedder()
+
+    assert embedder.model_id == MODEL_ID
+    assert embedder.dimension == 1024
+
+
+def test_lazy_client_asks_for_adaptive_retries_and_timeouts(isolated_aws):
+    client = TitanEmbedder().client
+
+    assert client.meta.service_model.service_name == "bedrock-runtime"
+    # botocore stores max_attempts=8 (retries after the first call) as total_max_attempts=9
+    assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 9}
+    assert client.meta.config.read_timeout == 60
+    assert client.meta.config.connect_timeout == 10
+
+
+def test_first_embed_creates_the_client_once(monkeypatch, isolated_aws, rgb_page):
+    # given: boto3.client hands out a stubbed real client and counts the calls
+    created = []
+    real_client = boto3.client
+
+    def stubbed_client(service_name, **kwargs):
+        client = real_client(service_name, **kwargs)
+        stubber = Stubber(client)
+        for seed in (1, 2):
+            stubber.add_response("invoke_model", titan_answer({"embedding": raw_vector(256, seed)}))
+        stubber.activate()
+        created.append((service_name, kwargs))
+        return client
+
+    monkeypatch.setattr(boto3, "client", stubbed_client)
+    embedder = TitanEmbedder(dimension=256)
+    # when
+    embedder.embed(rgb_page)
+    embedder.embed(rgb_page)
+    # then
+    assert [name for name, _ in created] == ["bedrock-runtime"]
+
+
+def test_injected_client_is_used_as_is():
+    client = FailingClient(AssertionError("unused"))
+
+    assert TitanEmbedder(bedrock_client=client).client is client
+
+
+def test_titan_embedder_satisfies_the_embedder_protocol():
+    assert isinstance(TitanEmbedder(bedrock_client=object()), Embedder)
+
+
+@pytest.mark.parametrize("dimension", [0, 512, 2048])
+def test_unsupported_dimension_fails_at_construction(dimension):
+    with pytest.raises(ConfigError, match="256, 384, 1024"):
+        TitanEmbedder(dimension=dimension)
