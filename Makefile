@@ -12,7 +12,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help install test lint build validate clean
+.PHONY: help install run serve test lint build validate clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,6 +24,12 @@ $(STAMP): pyproject.toml layers/docclass/requirements.txt
 	touch $@
 
 install: $(STAMP) ## create .venv and install docclass with its dev tools
+
+run: $(STAMP) ## the demo: local S3/SQS, both functions, generated documents classified end to end
+	$(BIN)/docclass demo
+
+serve: $(STAMP) ## the local stack on http://127.0.0.1:4566 until Ctrl-C (upload with any S3 client)
+	$(BIN)/docclass serve
 
 test: $(STAMP) ## run the whole test suite (unit + integration, no AWS account needed)
 	$(BIN)/python -m pytest

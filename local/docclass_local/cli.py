@@ -1,0 +1,215 @@
+"""The `docclass` command: serve, status, demo, samples and eval (local tools, never deployed)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+DEFAULT_PORT = 4566
+DEFAULT_BUCKET = "docclass-local"
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def _embedder_note(embedder: str) -> str:
+    if embedder == "local":
+        return "offline stand-in embedder docclass-local-v1 (not Titan)"
+    return "Amazon Titan Multimodal Embeddings on Bedrock (needs AWS credentials)"
+
+
+def describe_batch(stack: Any, report: Any) -> list[str]:
+    """Console lines for one handler invocation: one per document or gallery change."""
+    from docclass_local.status import locate
+
+    lines = []
+    failed = set(report.failed)
+    dead = set(report.dead_lettered)
+    for key in report.keys:
+        if key in dead:
+            lines.append(
+                f"dead-letter {key}: failed on every delivery, message moved to the dead-letter queue"
+            )
+        elif key in failed:
+            lines.append(f"retry       {key}: {report.error or 'failed; will be retried'}")
+        elif report.function == "GalleryFunction":
+            lines.append(f"gallery     {key}")
+        else:
+            found = locate(stack.client("s3"), stack.bucket, key) if key.startswith("inbox/") else None
+            if found is None:
+                lines.append(f"inbox       {key}: not routed")
+                continue
+            destination, meta = found
+            detail = meta.get("docclass-error") or (
+                f"label={meta.get('docclass-label') or '-'} distance={meta.get('docclass-distance', '-')}"
+            )
+            lines.append(f"classified  {key} -> {destination}  {detail}")
+    if report.function == "GalleryFunction" and len(report.keys) > len(failed):
+        index = stack.status()["index"]
+        lines.append(
+            f"index       {index['vectors']} vectors: "
+            + ", ".join(f"{label} {n}" for label, n in index["labels"].items())
+        )
+    return lines
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the local stack until Ctrl-C or SIGTERM."""
+    from docclass_local.stack import LocalStack
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    holder: dict[str, Any] = {}
+
+    def on_batch(report: Any) -> None:
+        for line in describe_batch(holder["stack"], report):
+            _print(line)
+
+    stack = LocalStack(
+        host=args.host,
+        port=args.port,
+        bucket=args.bucket,
+        embedder=args.embedder,
+        log_level=args.log_level,
+        on_batch=on_batch,
+    )
+    holder["stack"] = stack
+    stack.start()
+    try:
+        _print(
+            f"docclass serve: ready at {stack.endpoint_url}  bucket={stack.bucket}  "
+            f"embedder={_embedder_note(args.embedder)}"
+        )
+        _print(
+            f"  try: aws --endpoint-url {stack.endpoint_url} s3 cp page.png s3://{stack.bucket}/inbox/  "
+            "(Ctrl-C stops)"
+        )
+        stop.wait()
+    finally:
+        _print("docclass serve: stopping (finishing the batches in progress)")
+        stack.stop()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print what the bucket and queues hold."""
+    import boto3
+
+    from docclass_local.status import collect_status, format_status
+
+    session = boto3.session.Session(
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "docclass-local"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "docclass-local"),
+        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+    )
+    s3 = session.client("s3", endpoint_url=args.endpoint_url)
+    sqs = session.client("sqs", endpoint_url=args.endpoint_url)
+    status = collect_status(s3, sqs, args.bucket)
+    _print(json.dumps(status, indent=2) if args.json else format_status(status))
+    return 0
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    """Write generated sample documents to a folder."""
+    from docclass_local.samples import generate
+
+    written = generate(
+        Path(args.out_dir), per_class=args.per_class, seed=args.seed, dpi=args.dpi, fmt=args.format
+    )
+    labels = sorted({label for label, _ in written})
+    _print(f"wrote {len(written)} documents in {len(labels)} classes to {args.out_dir}: {', '.join(labels)}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Start the stack, upload a generated gallery and inbox, wait, print what happened."""
+    from docclass_local.demo import run_demo
+
+    return run_demo(
+        gallery_per_class=args.gallery,
+        inbox_per_class=args.inbox,
+        seed=args.seed,
+        dpi=args.dpi,
+        verbose=args.verbose,
+    )
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Measure classification quality on folders of labelled images."""
+    from docclass_local import evaluate
+
+    return evaluate.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="docclass", description="docclass on your machine: local stack, demo, status, samples, eval"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run S3/SQS on localhost with both functions on the queues")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument("--bucket", default=DEFAULT_BUCKET)
+    serve.add_argument("--embedder", choices=["local", "bedrock"], default="local")
+    serve.add_argument("--log-level", default="WARNING", help="the functions' Powertools log level")
+    serve.set_defaults(func=cmd_serve)
+
+    status = sub.add_parser("status", help="index, pending, routed and dead-lettered documents")
+    status.add_argument(
+        "--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL", f"http://127.0.0.1:{DEFAULT_PORT}")
+    )
+    status.add_argument("--bucket", default=DEFAULT_BUCKET)
+    status.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    status.set_defaults(func=cmd_status)
+
+    demo = sub.add_parser("demo", help="the whole service on generated documents, end to end")
+    demo.add_argument("--gallery", type=int, default=3, help="gallery examples per class")
+    demo.add_argument("--inbox", type=int, default=5, help="inbox documents per class")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--dpi", type=int, default=150)
+    demo.add_argument("--verbose", action="store_true", help="print every batch as it is processed")
+    demo.set_defaults(func=cmd_demo)
+
+    samples = sub.add_parser("samples", help="write generated sample documents to OUT_DIR/<class>/")
+    samples.add_argument("out_dir")
+    samples.add_argument("--per-class", type=int, default=8)
+    samples.add_argument("--seed", type=int, default=0)
+    samples.add_argument("--dpi", type=int, default=150)
+    samples.add_argument("--format", default="jpg", choices=["jpg", "png", "tif"])
+    samples.set_defaults(func=cmd_samples)
+
+    from docclass_local import evaluate
+
+    ev = sub.add_parser("eval", help="accuracy of the embedder + nearest neighbour on labelled folders")
+    evaluate.add_arguments(ev)
+    ev.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `docclass` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

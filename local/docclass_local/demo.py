@@ -1,0 +1,131 @@
+"""`docclass demo`: the whole service on generated documents, from upload to routed, in one command."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+from docclass.routing import inbox_path, possible_destinations
+from docclass.store import ObjectStore
+
+# Inbox documents are drawn with other seeds than the gallery's, so no inbox page is a gallery page.
+INBOX_SEED_OFFSET = 10_000
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def run_demo(
+    *,
+    gallery_per_class: int = 3,
+    inbox_per_class: int = 5,
+    seed: int = 0,
+    dpi: int = 150,
+    verbose: bool = False,
+) -> int:
+    """Returns 0 when every document was routed exactly once, 1 otherwise."""
+    from docclass_local.cli import describe_batch
+    from docclass_local.samples import documents
+    from docclass_local.stack import LocalStack
+
+    started = time.monotonic()
+    holder: dict[str, Any] = {}
+
+    def on_batch(report: Any) -> None:
+        if verbose:
+            for line in describe_batch(holder["stack"], report):
+                _say("  " + line)
+
+    with LocalStack(port=None, on_batch=on_batch) as stack:
+        holder["stack"] = stack
+        s3 = stack.client("s3")
+        _say(
+            f"local stack ready at {stack.endpoint_url} (bucket {stack.bucket}); "
+            "embedder: docclass-local-v1, the offline stand-in (not Titan)"
+        )
+
+        gallery = list(documents(gallery_per_class, seed=seed, dpi=dpi))
+        for label, name, data in gallery:
+            s3.put_object(
+                Bucket=stack.bucket, Key=f"gallery/{label}/{name}", Body=data, ContentType="image/jpeg"
+            )
+        labels = sorted({label for label, _, _ in gallery})
+        _say(f"uploaded {len(gallery)} gallery examples in {len(labels)} classes: {', '.join(labels)}")
+        status = stack.wait_until_idle(timeout=120)
+        _say(f"gallery indexed: {status['index']['vectors']} vectors")
+
+        truth: dict[str, str] = {}
+        inbox = list(documents(inbox_per_class, seed=seed + INBOX_SEED_OFFSET, dpi=dpi))
+        for number, (label, _, data) in enumerate(inbox, start=1):
+            key = f"inbox/demo/scan {number:03d}.jpg"
+            truth[key] = label
+            s3.put_object(Bucket=stack.bucket, Key=key, Body=data, ContentType="image/jpeg")
+        _say(f"uploaded {len(inbox)} documents to inbox/demo/; waiting for them to be routed...")
+        status = stack.wait_until_idle(timeout=120)
+        rows, problems = _results(ObjectStore(stack.bucket, s3), truth)
+
+    _print_table(rows)
+    correct = sum(1 for r in rows if r["predicted"] == r["true"])
+    _say(
+        f"\naccuracy: {correct}/{len(rows)} = {correct / len(rows):.1%} "
+        "(offline stand-in embedder on generated documents; Titan's accuracy is not measured here)"
+    )
+    _say(
+        f"status: classified {sum(status['classified'].values())}, unclassified {status['unclassified']}, "
+        f"failed {status['failed']}, dead letters {sum(status['dead_letters'].values())}, "
+        f"pending {status['pending']}"
+    )
+    _say(f"finished in {time.monotonic() - started:.1f} s")
+    for problem in problems:
+        _say(f"PROBLEM: {problem}")
+    return 1 if problems else 0
+
+
+def _results(store: ObjectStore, truth: dict[str, str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per inbox document, and every document not routed exactly once."""
+    labels = store.list_folders("classified/")
+    rows, problems = [], []
+    for key, label in truth.items():
+        path = inbox_path(key)
+        found = [k for k in possible_destinations(path, labels) if store.head(k) is not None]
+        if store.head(key) is not None:
+            problems.append(f"{key} is still in inbox/")
+        if len(found) != 1:
+            problems.append(f"{key} found in {len(found)} places: {found}")
+        if not found:
+            rows.append(
+                {"document": key, "true": label, "predicted": None, "distance": "", "where": "(missing)"}
+            )
+            continue
+        head = store.head(found[0])
+        assert head is not None
+        meta = head.metadata
+        rows.append(
+            {
+                "document": key,
+                "true": label,
+                "predicted": meta.get("docclass-label") or None,
+                "distance": meta.get("docclass-distance", ""),
+                "where": found[0][: -len(path)],  # classified/<label>/, unclassified/ or failed/
+            }
+        )
+    return rows, problems
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    header = f"{'document':<28}{'true class':<18}{'predicted':<18}{'distance':>10}  landed in"
+    _say("\n" + header)
+    _say("-" * len(header))
+    for r in rows:
+        mark = "" if r["predicted"] == r["true"] else "  <- wrong"
+        _say(
+            f"{r['document'][len('inbox/') :]:<28}{r['true']:<18}{r['predicted'] or '-':<18}"
+            f"{r['distance']:>10}  {r['where']}{mark}"
+        )
+    per_class = Counter(r["true"] for r in rows if r["predicted"] == r["true"])
+    totals = Counter(r["true"] for r in rows)
+    _say(
+        "\nper class: " + ", ".join(f"{label} {per_class[label]}/{n}" for label, n in sorted(totals.items()))
+    )
