@@ -196,7 +196,7 @@ class LocalStack:
 
     def client(self, service: str) -> Any:
         """A boto3 client for the local endpoint."""
-        return boto3.client(
+        return boto3.client(  # type: ignore[call-overload]
             service,
             endpoint_url=self.endpoint_url,
             region_name=REGION,

@@ -88,7 +88,7 @@ class BatchOutcome:
     """Results of the messages that succeeded, and the batch-failure response for Lambda."""
 
     results: list[Any]
-    response: dict[str, list[dict[str, str]]]
+    response: dict[str, Any]
 
 
 def process_event(
@@ -132,4 +132,4 @@ def process_event(
     with processor(records=list(event["Records"]), handler=record_handler, lambda_context=context):
         processed = processor.process()
     results = [item for status, result, _ in processed if status == "success" for item in result]
-    return BatchOutcome(results, processor.response())
+    return BatchOutcome(results, dict(processor.response()))
