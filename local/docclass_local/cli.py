@@ -17,8 +17,14 @@ DEFAULT_PORT = 4566
 DEFAULT_BUCKET = "docclass-local"
 
 
+_PRINT_LOCK = threading.Lock()
+
+
 def _print(line: str) -> None:
-    print(line, flush=True)
+    # Handlers run on several threads: write each line whole.
+    with _PRINT_LOCK:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def _embedder_note(embedder: str) -> str:
@@ -52,7 +58,7 @@ def describe_batch(stack: Any, report: Any) -> list[str]:
             detail = meta.get("docclass-error") or (
                 f"label={meta.get('docclass-label') or '-'} distance={meta.get('docclass-distance', '-')}"
             )
-            lines.append(f"classified  {key} -> {destination}  {detail}")
+            lines.append(f"routed      {key} -> {destination}  {detail}")
     if report.function == "GalleryFunction" and len(report.keys) > len(failed):
         index = stack.status()["index"]
         lines.append(
@@ -167,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--bucket", default=DEFAULT_BUCKET)
     serve.add_argument("--embedder", choices=["local", "bedrock"], default="local")
-    serve.add_argument("--log-level", default="WARNING", help="the functions' Powertools log level")
+    serve.add_argument(
+        "--log-level", default="ERROR", help="the functions' Powertools log level (default ERROR)"
+    )
     serve.set_defaults(func=cmd_serve)
 
     status = sub.add_parser("status", help="index, pending, routed and dead-lettered documents")

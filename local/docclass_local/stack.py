@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,7 @@ class LocalStack:
         template: Path = DEFAULT_TEMPLATE,
         parameters: Mapping[str, str] | None = None,
         retry_delay: float = 1.0,
-        log_level: str = "WARNING",
+        log_level: str = "ERROR",
         on_batch: Callable[[BatchReport], None] | None = None,
     ) -> None:
         self.host = host
@@ -119,6 +120,7 @@ class LocalStack:
         self._busy = 0
         self._busy_lock = threading.Lock()
         self.batches: list[BatchReport] = []
+        self._stdout: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -139,7 +141,18 @@ class LocalStack:
         self._set_environment()
         self._create_resources()
         from docclass import services
+        from docclass.observability import logger
 
+        # Powertools read POWERTOOLS_LOG_LEVEL when docclass was imported; children keep their own level.
+        for name in list(logging.root.manager.loggerDict):
+            if name == logger.name or name.startswith(logger.name + "."):
+                logging.getLogger(name).setLevel(self.log_level)
+        # Metrics are disabled locally, but Powertools still prints its ColdStart metric and warns
+        # about batches without metrics (an s3:TestEvent): keep both out of the console.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        if not isinstance(sys.stdout, _WithoutMetricLines):
+            self._stdout = sys.stdout
+            sys.stdout = _WithoutMetricLines(sys.stdout)
         services.gallery_indexer.cache_clear()
         services.classifier.cache_clear()
         for spec in self.spec.functions.values():
@@ -160,6 +173,9 @@ class LocalStack:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        if self._stdout is not None:
+            sys.stdout = self._stdout
+            self._stdout = None
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -374,6 +390,23 @@ class LocalStack:
             if now > deadline:
                 raise TimeoutError(f"still pending after {timeout:.0f} s: {status['pending_detail']}")
             time.sleep(poll)
+
+
+class _WithoutMetricLines:
+    """A stdout that drops CloudWatch EMF lines (the local stack does not publish metrics)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._dropped = threading.local()
+
+    def write(self, text: str) -> int:
+        # print() writes the line and its newline in two calls: drop both.
+        dropped = text.startswith('{"_aws":') or (text == "\n" and getattr(self._dropped, "last", False))
+        self._dropped.last = dropped and text != "\n"
+        return len(text) if dropped else int(self._stream.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _keys_of(body: str) -> list[str]:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import single_metric
 
 from docclass.config import CLASSIFIED_PREFIX, INBOX_PREFIX
 from docclass.decide import decide
@@ -15,7 +14,7 @@ from docclass.errors import InvalidDocument, ObjectNotFound
 from docclass.events import S3Change, process_event
 from docclass.index import GalleryIndex
 from docclass.index_store import IndexRepository, Pointer
-from docclass.observability import MetricUnit, metrics, tracer
+from docclass.observability import MetricUnit, count_per_label, metrics, tracer
 from docclass.pipeline import DocumentEmbedder
 from docclass.routing import (
     destination_key,
@@ -125,8 +124,7 @@ class Classifier:
                 extra={"destination": destination, "reason": decision.reason, "distance": decision.distance},
             )
             return Outcome(key, "unclassified", destination, None, decision.distance, decision.neighbor)
-        with single_metric(name="DocumentsClassified", unit=MetricUnit.Count, value=1) as metric:
-            metric.add_dimension(name="label", value=decision.label)
+        count_per_label("DocumentsClassified", decision.label)
         logger.info(
             "classified",
             extra={
