@@ -106,3 +106,35 @@ def test_parameter_overrides_reach_the_queues_and_functions():
     spec = read_local_template(bucket="b", overrides={"MaxReceiveCount": "2", "GalleryMaxConcurrency": "8"})
     assert spec.queues["GalleryQueue"].max_receive_count == 2
     assert spec.functions["GalleryFunction"].max_concurrency == 8
+
+
+def test_a_document_that_always_fails_ends_in_the_dead_letter_queue(monkeypatch):
+    from docclass import services
+    from docclass.errors import EmbeddingUnavailable
+
+    class Throttled:
+        model_id, dimension = "throttled", 1024
+
+        def embed(self, image):
+            raise EmbeddingUnavailable("ThrottlingException: rate exceeded")
+
+    monkeypatch.setattr(services, "make_embedder", lambda settings: Throttled())
+    reports = []
+    with LocalStack(
+        port=None,
+        bucket="docclass-dlq",
+        parameters={"MaxReceiveCount": "2"},
+        retry_delay=0,
+        on_batch=reports.append,
+    ) as stack:
+        s3 = stack.client("s3")
+        s3.put_object(Bucket=stack.bucket, Key="inbox/unlucky.png", Body=draw_page("letter"))
+        status = stack.wait_until_idle(timeout=60)
+    # the message was delivered MaxReceiveCount times, then dead-lettered; the document is kept
+    attempts = [r for r in reports if "inbox/unlucky.png" in r.keys]
+    assert len(attempts) == 2
+    assert all(r.failed == ["inbox/unlucky.png"] for r in attempts)
+    assert attempts[-1].dead_lettered == ["inbox/unlucky.png"]
+    assert status["dead_letters"]["docclass-dlq-InboxDeadLetterQueue"] == 1
+    assert status["pending_detail"] == {"inbox_objects": 1, "queued_messages": 0}
+    assert status["classified"] == {} and status["failed"] == 0
