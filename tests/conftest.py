@@ -46,6 +46,14 @@ def load_handler(function: str) -> ModuleType:
     return module
 
 
+@pytest.fixture(scope="session", autouse=True)
+def atomic_moto_conditional_writes() -> None:
+    """moto checks If-Match and writes without a lock; S3 is atomic (see docclass_local.moto_fixes)."""
+    from docclass_local.moto_fixes import make_conditional_writes_atomic
+
+    make_conditional_writes_atomic()
+
+
 @pytest.fixture(autouse=True)
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and region for every test, so nothing can reach a real AWS account."""

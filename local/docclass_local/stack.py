@@ -135,6 +135,10 @@ class LocalStack:
         """Start the endpoint, create the resources, start the function workers."""
         from moto.server import ThreadedMotoServer
 
+        from docclass_local.moto_fixes import make_conditional_writes_atomic
+
+        make_conditional_writes_atomic()
+
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per HTTP request otherwise
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
