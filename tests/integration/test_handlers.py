@@ -239,3 +239,42 @@ def test_classifier_rereads_the_index_only_when_the_pointer_changes(s3, service_
     s3.put_object(Bucket=BUCKET, Key="inbox/9.png", Body=page("invoice", 9))
     assert classifier.classify("inbox/9.png").label == "invoice"
     assert classifier.index_loads == 2
+
+
+def test_redelivery_after_a_crash_between_copy_and_delete_finishes_that_move(s3, gallery, classify, page):
+    # given a gallery, and a document that an earlier delivery copied to classified/form/ before dying
+    s3.put_object(Bucket=BUCKET, Key=GALLERY_KEY, Body=page("invoice"))
+    gallery(load_event("sqs-gallery-put.json"))
+    etag = s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=page("invoice", seed=3))["ETag"].strip('"')
+    earlier = "classified/form/scans/March 2026+urgent.png"
+    s3.copy_object(
+        Bucket=BUCKET,
+        Key=earlier,
+        CopySource={"Bucket": BUCKET, "Key": INBOX_KEY},
+        MetadataDirective="REPLACE",
+        Metadata={"docclass-label": "form", "docclass-source-etag": etag},
+    )
+    # when SQS delivers the message a second time
+    event = load_event("sqs-inbox-put.json")
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "2"
+    assert classify(event) == {"batchItemFailures": []}
+    # then the move is finished where it started (no second copy under classified/invoice/)
+    assert keys(s3, "classified/") == [earlier]
+    assert keys(s3, "inbox/") == []
+
+
+def test_first_delivery_classifies_even_if_an_old_copy_of_another_version_exists(s3, gallery, classify, page):
+    s3.put_object(Bucket=BUCKET, Key=GALLERY_KEY, Body=page("invoice"))
+    gallery(load_event("sqs-gallery-put.json"))
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="classified/form/scans/March 2026+urgent.png",
+        Body=b"old",
+        Metadata={"docclass-source-etag": "0123"},
+    )
+    s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=page("invoice", seed=3))
+    event = load_event("sqs-inbox-put.json")
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "3"
+    classify(event)
+    assert "classified/invoice/scans/March 2026+urgent.png" in keys(s3, "classified/")
+    assert keys(s3, "inbox/") == []

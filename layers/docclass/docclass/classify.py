@@ -17,6 +17,7 @@ from docclass.index_store import IndexRepository, Pointer
 from docclass.observability import MetricUnit, count_per_label, metrics, tracer
 from docclass.pipeline import DocumentEmbedder
 from docclass.routing import (
+    SOURCE_ETAG_METADATA,
     destination_key,
     error_metadata,
     failed_key,
@@ -91,10 +92,10 @@ class Classifier:
         if not change.is_created or not key.startswith(INBOX_PREFIX) or is_folder_marker(key):
             logger.info("not an inbox document; ignored")
             return Outcome(key, "ignored")
-        return self.classify(key)
+        return self.classify(key, attempt=change.attempt)
 
     @tracer.capture_method
-    def classify(self, key: str) -> Outcome:
+    def classify(self, key: str, attempt: int = 1) -> Outcome:
         """Classify one inbox document and move it; transient errors propagate for a retry."""
         path = inbox_path(key)
         try:
@@ -102,6 +103,16 @@ class Classifier:
         except ObjectNotFound:
             return self._already_routed(key, path)
         assert source is not None and source.body is not None
+        if attempt > 1:
+            # An earlier delivery may have copied these very bytes and died before deleting the
+            # source: finish that move instead of classifying again (the gallery may have changed,
+            # and a second destination would duplicate the document).
+            earlier = self._copy_of(source, path)
+            if earlier is not None:
+                self.store.delete(key)
+                logger.info("finished the move of an earlier delivery", extra={"destination": earlier})
+                metrics.add_metric(name="DocumentsAlreadyRouted", unit=MetricUnit.Count, value=1)
+                return Outcome(key, "already-routed", earlier)
         try:
             if source.size > MAX_DOCUMENT_BYTES:
                 raise InvalidDocument(f"document is {source.size} bytes; the limit is {MAX_DOCUMENT_BYTES}")
@@ -149,6 +160,7 @@ class Classifier:
         # Keep the uploader's own metadata; ours overwrites any docclass-* key it may carry.
         metadata = {k: v for k, v in source.metadata.items() if not k.startswith("docclass-")}
         metadata.update(docclass_metadata)
+        metadata[SOURCE_ETAG_METADATA] = source.etag.strip('"')
         # Copy only the bytes we classified: if the source was replaced meanwhile, the copy fails
         # with 412, the message is retried, and the new bytes get classified.
         self.store.copy(
@@ -159,6 +171,14 @@ class Classifier:
             source_etag=source.etag,
         )
         self.store.delete(source.key)
+
+    def _copy_of(self, source: StoredObject, path: str) -> str | None:
+        """A destination holding a copy of exactly this source version, if one exists."""
+        for candidate in possible_destinations(path, self.store.list_folders(CLASSIFIED_PREFIX)):
+            head = self.store.head(candidate)
+            if head is not None and head.metadata.get(SOURCE_ETAG_METADATA) == source.etag.strip('"'):
+                return candidate
+        return None
 
     def _already_routed(self, key: str, path: str) -> Outcome:
         """A redelivered message: the source is gone; find where an earlier delivery put it."""

@@ -34,6 +34,9 @@ class S3Change:
     sequencer: str
     etag: str = ""
     size: int = 0
+    attempt: int = (
+        1  # SQS ApproximateReceiveCount: above 1, an earlier delivery may have done part of the work
+    )
 
     @property
     def is_created(self) -> bool:
@@ -46,7 +49,7 @@ class S3Change:
         return self.event_name.startswith("ObjectRemoved:")
 
 
-def parse_s3_notification(body: Mapping[str, Any]) -> list[S3Change]:
+def parse_s3_notification(body: Mapping[str, Any], attempt: int = 1) -> list[S3Change]:
     """The changes in one S3 notification document; [] for the s3:TestEvent S3 sends on setup."""
     if body.get("Event") == "s3:TestEvent" or "Records" not in body:
         return []
@@ -63,6 +66,7 @@ def parse_s3_notification(body: Mapping[str, Any]) -> list[S3Change]:
                 sequencer=obj.get("sequencer", "") or "",
                 etag=obj.get("eTag", "") or "",
                 size=int(obj.get("size", 0) or 0),
+                attempt=attempt,
             )
         )
     return changes
@@ -126,7 +130,8 @@ def process_event(
         return BatchOutcome(results, {"batchItemFailures": []})
 
     def record_handler(record: SQSRecord) -> list[T]:
-        return [run(change) for change in parse_s3_notification(record.json_body)]
+        attempt = int(record.attributes.approximate_receive_count or 1)
+        return [run(change) for change in parse_s3_notification(record.json_body, attempt)]
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     with processor(records=list(event["Records"]), handler=record_handler, lambda_context=context):

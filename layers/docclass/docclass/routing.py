@@ -20,6 +20,9 @@ from docclass.errors import InvalidGalleryKey
 # " ._-", starting with a letter or digit, at most 64 characters.
 LABEL_PATTERN = re.compile(r"^[^\W_][\w .-]{0,63}$")
 LABEL_METADATA_KEY = "label"
+# Which version of the inbox object a routed copy came from: lets a redelivery finish a move
+# that a crash interrupted between copy and delete, instead of classifying again.
+SOURCE_ETAG_METADATA = "docclass-source-etag"
 # S3 user metadata is sent as HTTP headers: keep values ASCII and short (2 KB per object in all).
 MAX_ERROR_CHARS = 900
 
