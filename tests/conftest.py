@@ -47,11 +47,11 @@ def load_handler(function: str) -> ModuleType:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def atomic_moto_conditional_writes() -> None:
-    """moto checks If-Match and writes without a lock; S3 is atomic (see docclass_local.moto_fixes)."""
-    from docclass_local.moto_fixes import make_conditional_writes_atomic
+def moto_like_s3() -> None:
+    """Conditional writes, copy conditions and event sequencers as S3 has them (docclass_local.moto_fixes)."""
+    from docclass_local.moto_fixes import make_moto_behave_like_s3
 
-    make_conditional_writes_atomic()
+    make_moto_behave_like_s3()
 
 
 @pytest.fixture(autouse=True)

@@ -70,8 +70,14 @@ def describe_batch(stack: Any, report: Any) -> list[str]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the local stack until Ctrl-C or SIGTERM."""
+    from docclass_local.faults import FaultPlan
     from docclass_local.stack import LocalStack
 
+    try:
+        faults = FaultPlan.parse(args.faults, seed=args.fault_seed)
+    except ValueError as exc:
+        print(f"docclass serve: error: {exc}", file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -92,13 +98,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         embedder=args.embedder,
         log_level=args.log_level,
         on_batch=on_batch,
+        faults=faults,
     )
     holder["stack"] = stack
     stack.start()
     try:
         _print(
             f"docclass serve: ready at {stack.endpoint_url}  bucket={stack.bucket}  "
-            f"embedder={_embedder_note(args.embedder)}"
+            f"embedder={_embedder_note(args.embedder)}" + (f"  faults={args.faults}" if faults.any else "")
         )
         _print(
             f"  try: aws --endpoint-url {stack.endpoint_url} s3 cp page.png s3://{stack.bucket}/inbox/  "
@@ -108,6 +115,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         _print("docclass serve: stopping (finishing the batches in progress)")
         stack.stop()
+        if faults.any:
+            _print(f"docclass serve: {stack.faults.summary()}")
     return 0
 
 
@@ -175,6 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--embedder", choices=["local", "bedrock"], default="local")
     serve.add_argument(
         "--log-level", default="ERROR", help="the functions' Powertools log level (default ERROR)"
+    )
+    serve.add_argument(
+        "--faults",
+        default="",
+        metavar="KIND=P,...",
+        help="inject faults, e.g. bedrock=0.3,s3=0.05,crash-after-copy=0.05",
+    )
+    serve.add_argument(
+        "--fault-seed", type=int, default=0, help="seed of the fault draws (reproducible runs)"
     )
     serve.set_defaults(func=cmd_serve)
 

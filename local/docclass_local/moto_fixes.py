@@ -1,24 +1,77 @@
-"""Make moto's S3 object operations atomic, as S3's are, for the local stack and the tests.
+"""Make moto behave like S3 where docclass depends on it, for the local stack and the tests.
 
 moto 5 checks If-Match / If-None-Match and then writes, with no lock between the two: two
 threads holding the same ETag can both "win" the index pointer swap, which real S3 never allows
 (one of them gets 412). Concurrent requests on keys can also trip over each other's temporary
 buffers ("I/O operation on closed file"). Serialising moto's object-level requests restores S3's
 guarantees; the local stack does not need their parallelism.
+
+moto also ignores CopyObject's `x-amz-copy-source-if-match`, which S3 answers with 412 when the
+source has changed; docclass relies on it to never route bytes it did not classify.
+
+And moto's S3 event notifications carry no `sequencer`, which S3 always sets on PUT and DELETE
+events and docclass uses to order changes of one key: add one from a counter, increasing in the
+order the (serialised) writes happen, as S3's are per key.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 from typing import Any
 
 _LOCK = threading.RLock()
 
 
-def make_conditional_writes_atomic() -> None:
-    """Patch moto's S3 object and bucket request handlers to run one at a time (idempotent)."""
+def _copy_source_if_match(original: Any) -> Any:
+    from urllib.parse import unquote, urlparse
+
+    from moto.s3.exceptions import PreconditionFailed
+
+    def copy_object(self: Any) -> Any:
+        expected = self.headers.get("x-amz-copy-source-if-match")
+        if expected:
+            source = self.headers.get("x-amz-copy-source")
+            if isinstance(source, bytes):
+                source = source.decode("utf-8")
+            bucket, key = unquote(urlparse(source).path).lstrip("/").split("/", 1)
+            current = self.backend.get_object(bucket, key)
+            if current is not None and current.etag.strip('"') != expected.strip('"'):
+                raise PreconditionFailed("x-amz-copy-source-If-Match")
+        return original(self)
+
+    wrapped: Any = functools.wraps(original)(copy_object)
+    wrapped._docclass_atomic = True
+    return wrapped
+
+
+_SEQUENCE = itertools.count(1)
+
+
+def _with_sequencer(original: Any) -> Any:
+    def get_s3_event(*args: Any, **kwargs: Any) -> Any:
+        event = original(*args, **kwargs)
+        for record in event.get("Records", []):
+            record["s3"]["object"].setdefault("sequencer", f"{next(_SEQUENCE):018X}")
+        return event
+
+    wrapped: Any = functools.wraps(original)(get_s3_event)
+    wrapped._docclass_atomic = True
+    return wrapped
+
+
+def make_moto_behave_like_s3() -> None:
+    """Patch moto's S3 request handlers to run one at a time, and CopyObject to honour
+    x-amz-copy-source-if-match (idempotent)."""
+    from moto.s3 import notifications
     from moto.s3.responses import S3Response
+
+    if not getattr(notifications._get_s3_event, "_docclass_atomic", False):
+        notifications._get_s3_event = _with_sequencer(notifications._get_s3_event)
+
+    if not getattr(S3Response.copy_object, "_docclass_atomic", False):
+        S3Response.copy_object = _copy_source_if_match(S3Response.copy_object)  # type: ignore[method-assign]
 
     for name in ("key_response", "bucket_response"):
         original = getattr(S3Response, name)

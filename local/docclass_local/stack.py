@@ -28,6 +28,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from docclass_local.faults import FaultInjector, FaultPlan, SimulatedCrash
 from docclass_local.status import collect_status
 from docclass_local.template import DEFAULT_TEMPLATE, FunctionSpec, LocalTemplate, read_local_template
 
@@ -100,6 +101,7 @@ class LocalStack:
         retry_delay: float = 1.0,
         log_level: str = "ERROR",
         on_batch: Callable[[BatchReport], None] | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -121,6 +123,13 @@ class LocalStack:
         self._busy_lock = threading.Lock()
         self.batches: list[BatchReport] = []
         self._stdout: Any = None
+        self.faults = FaultInjector(faults or FaultPlan())
+        self._session = boto3.session.Session(
+            aws_access_key_id="docclass-local",
+            aws_secret_access_key="docclass-local",  # noqa: S106 - moto accepts anything
+            region_name=REGION,
+        )
+        self._restore: list[Callable[[], None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -135,9 +144,9 @@ class LocalStack:
         """Start the endpoint, create the resources, start the function workers."""
         from moto.server import ThreadedMotoServer
 
-        from docclass_local.moto_fixes import make_conditional_writes_atomic
+        from docclass_local.moto_fixes import make_moto_behave_like_s3
 
-        make_conditional_writes_atomic()
+        make_moto_behave_like_s3()
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per HTTP request otherwise
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
@@ -159,6 +168,7 @@ class LocalStack:
             sys.stdout = _WithoutMetricLines(sys.stdout)
         services.gallery_indexer.cache_clear()
         services.classifier.cache_clear()
+        self._isolate_function_clients()
         for spec in self.spec.functions.values():
             handler = _load_handler(spec)
             for worker in range(spec.max_concurrency):
@@ -168,12 +178,31 @@ class LocalStack:
                 thread.start()
                 self._threads.append(thread)
 
+    def _isolate_function_clients(self) -> None:
+        """Give the functions a fresh boto3 default session (with the fault hooks, if any).
+
+        The functions create their clients from boto3's default session; the stack's own
+        clients (polling, status, uploads) come from a session of their own and see no faults.
+        """
+        from docclass import services
+
+        boto3.setup_default_session()
+        assert boto3.DEFAULT_SESSION is not None
+        self._restore.append(lambda: setattr(boto3, "DEFAULT_SESSION", None))
+        if self.faults.plan.any:
+            self.faults.install(boto3.DEFAULT_SESSION.events)
+            original = services.make_embedder
+            services.make_embedder = lambda settings: self.faults.wrap_embedder(original(settings))
+            self._restore.append(lambda: setattr(services, "make_embedder", original))
+
     def stop(self) -> None:
         """Let the workers finish their batch, stop the endpoint, restore the environment."""
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=30)
         self._threads.clear()
+        while self._restore:
+            self._restore.pop()()
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -216,12 +245,9 @@ class LocalStack:
 
     def client(self, service: str) -> Any:
         """A boto3 client for the local endpoint."""
-        return boto3.client(  # type: ignore[call-overload]
+        return self._session.client(  # type: ignore[call-overload]
             service,
             endpoint_url=self.endpoint_url,
-            region_name=REGION,
-            aws_access_key_id="docclass-local",
-            aws_secret_access_key="docclass-local",  # noqa: S106 - moto accepts anything
             config=Config(retries={"max_attempts": 2, "mode": "standard"}),
         )
 
@@ -272,13 +298,18 @@ class LocalStack:
         deadline: float | None = None
         while not self._stop.is_set() and len(batch) < spec.batch_size:
             wait = 1 if deadline is None else max(0, min(1, int(deadline - time.monotonic())))
-            response = sqs.receive_message(
-                QueueUrl=url,
-                MaxNumberOfMessages=min(10, spec.batch_size - len(batch)),
-                WaitTimeSeconds=wait,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
+            try:
+                response = sqs.receive_message(
+                    QueueUrl=url,
+                    MaxNumberOfMessages=min(10, spec.batch_size - len(batch)),
+                    WaitTimeSeconds=wait,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                )
+            except Exception:
+                if batch:  # never drop messages already received: they would stay invisible
+                    break
+                raise
             batch.extend(response.get("Messages", []))
             if batch and deadline is None:
                 deadline = time.monotonic() + spec.batching_window
@@ -305,6 +336,8 @@ class LocalStack:
                 self._busy += 1
             try:
                 self._invoke(spec, handler, sqs, url, arn, messages, max_receive)
+            except BaseException:  # a worker must not die: its messages would wait out the visibility timeout
+                logging.getLogger(__name__).exception("local stack worker %s failed", spec.logical_id)
             finally:
                 with self._busy_lock:
                     self._busy -= 1
@@ -341,7 +374,7 @@ class LocalStack:
         try:
             response = handler(event, context)
             failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
-        except Exception as exc:
+        except (Exception, SimulatedCrash) as exc:  # as on Lambda: the whole batch failed
             error = f"{type(exc).__name__}: {exc}"
             failed = {m["MessageId"] for m in messages}
         seconds = time.monotonic() - started
@@ -366,6 +399,25 @@ class LocalStack:
         self.batches.append(report)
         if self.on_batch is not None:
             self.on_batch(report)
+
+    def redrive(self) -> int:
+        """Move every dead-lettered message back to its source queue (what an operator does once
+        the cause is fixed); returns how many were moved."""
+        sqs = self.client("sqs")
+        moved = 0
+        for spec in self.spec.queues.values():
+            if spec.dead_letter is None:
+                continue
+            dead_url = self._queue_urls[spec.dead_letter]
+            while True:
+                messages = sqs.receive_message(QueueUrl=dead_url, MaxNumberOfMessages=10).get("Messages", [])
+                if not messages:
+                    break
+                for m in messages:
+                    sqs.send_message(QueueUrl=self._queue_urls[spec.logical_id], MessageBody=m["Body"])
+                    sqs.delete_message(QueueUrl=dead_url, ReceiptHandle=m["ReceiptHandle"])
+                    moved += 1
+        return moved
 
     # -- observing -------------------------------------------------------------------------
 

@@ -278,3 +278,77 @@ def test_first_delivery_classifies_even_if_an_old_copy_of_another_version_exists
     classify(event)
     assert "classified/invoice/scans/March 2026+urgent.png" in keys(s3, "classified/")
     assert keys(s3, "inbox/") == []
+
+
+@pytest.mark.parametrize("order", [("10", "11"), ("11", "10")], ids=["in order", "newest first"])
+def test_two_quick_uploads_of_a_gallery_key_leave_the_last_ones_bytes(s3, gallery, page, order):
+    import hashlib
+
+    key = "gallery/letter/twice.png"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=page("form"))  # first upload (event "10")
+    last = page("letter")
+    s3.put_object(Bucket=BUCKET, Key=key, Body=last, Metadata={"label": "memo"})  # second (event "11")
+    for seq in order:
+        gallery(_gallery_batch([("ObjectCreated:Put", key, seq)]))
+    index, _ = IndexRepository(ObjectStore(BUCKET, s3), LOCAL_MODEL, 1024).load()
+    (entry,) = list(index.entries())
+    assert (entry.key, entry.label, entry.sequencer) == (key, "memo", "11")
+    assert entry.content_hash == hashlib.sha256(last).hexdigest()
+
+
+def test_two_quick_uploads_of_an_inbox_key_route_the_last_ones_bytes(s3, gallery, classify, page):
+    for kind in ("letter", "invoice"):
+        s3.put_object(Bucket=BUCKET, Key=f"gallery/{kind}/1.png", Body=page(kind))
+        gallery(_gallery_batch([("ObjectCreated:Put", f"gallery/{kind}/1.png", "01")]))
+    s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=page("letter", 5))
+    last = page("invoice", 5)
+    s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=last)
+    # both events arrive; each is handled
+    assert classify(load_event("sqs-inbox-put.json")) == {"batchItemFailures": []}
+    assert classify(load_event("sqs-inbox-put.json")) == {"batchItemFailures": []}
+    (destination,) = keys(s3, "classified/")
+    assert destination == "classified/invoice/scans/March 2026+urgent.png"
+    assert s3.get_object(Bucket=BUCKET, Key=destination)["Body"].read() == last
+    assert keys(s3, "inbox/") == []
+
+
+def test_source_replaced_while_being_classified_is_retried_not_misrouted(s3, gallery, classify, page):
+    s3.put_object(Bucket=BUCKET, Key=GALLERY_KEY, Body=page("invoice"))
+    gallery(load_event("sqs-gallery-put.json"))
+    s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=page("invoice", 5))
+    services.classifier().store._client = s3
+    replaced = []
+
+    def replace_source(params, **_):
+        if not replaced:  # a new upload lands between our GET and our COPY
+            replaced.append(True)
+            s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=b"new bytes, not an image")
+
+    s3.meta.events.register("before-call.s3.CopyObject", replace_source)
+    # the copy is refused (412: the source is not the version we classified): the message is retried
+    response = classify(load_event("sqs-inbox-put.json"))
+    assert response == {"batchItemFailures": [{"itemIdentifier": "a4f2d9c1-7e3b-4c8a-9f1d-3b2e6a5c4d33"}]}
+    assert keys(s3, "classified/") == [] and keys(s3, "inbox/") == [INBOX_KEY]
+    # and the retry classifies the bytes that are there now
+    assert classify(load_event("sqs-inbox-put.json")) == {"batchItemFailures": []}
+    assert keys(s3, "failed/") == ["failed/scans/March 2026+urgent.png"]
+
+
+def test_document_over_the_size_limit_goes_to_failed(s3, classify, page, monkeypatch):
+    from docclass import classify as classify_module
+
+    monkeypatch.setattr(classify_module, "MAX_DOCUMENT_BYTES", 1000)  # the real limit is 100 MB
+    s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=page("letter"))
+    assert classify(load_event("sqs-inbox-put.json")) == {"batchItemFailures": []}
+    meta = s3.head_object(Bucket=BUCKET, Key="failed/scans/March 2026+urgent.png")["Metadata"]
+    assert "the limit is 1000" in meta["docclass-error"]
+
+
+def test_folder_markers_are_ignored(s3, classify):
+    s3.put_object(Bucket=BUCKET, Key="inbox/2026/", Body=b"")
+    event = load_event("sqs-inbox-put.json")
+    body = json.loads(event["Records"][0]["body"])
+    body["Records"][0]["s3"]["object"]["key"] = "inbox/2026/"
+    event["Records"][0]["body"] = json.dumps(body)
+    assert classify(event) == {"batchItemFailures": []}
+    assert keys(s3) == ["inbox/2026/"]
