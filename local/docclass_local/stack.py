@@ -102,6 +102,7 @@ class LocalStack:
         log_level: str = "ERROR",
         on_batch: Callable[[BatchReport], None] | None = None,
         faults: FaultPlan | None = None,
+        handlers: Mapping[str, Callable[[dict[str, Any], Any], dict[str, Any]]] | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -130,6 +131,8 @@ class LocalStack:
             region_name=REGION,
         )
         self._restore: list[Callable[[], None]] = []
+        # Other handlers for some functions (by logical id), e.g. a benchmark's reference pipeline.
+        self._handler_overrides = dict(handlers or {})
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -170,7 +173,7 @@ class LocalStack:
         services.classifier.cache_clear()
         self._isolate_function_clients()
         for spec in self.spec.functions.values():
-            handler = _load_handler(spec)
+            handler = self._handler_overrides.get(spec.logical_id) or _load_handler(spec)
             for worker in range(spec.max_concurrency):
                 thread = threading.Thread(
                     target=self._worker, args=(spec, handler), name=f"{spec.logical_id}-{worker}", daemon=True
