@@ -11,8 +11,15 @@ PYTHON ?= $(shell command -v python3.12 >/dev/null 2>&1 && python3.12 -c '' 2>/d
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Security tools live in a venv of their own: checkov pins dozens of packages (boto3 among them) that
+# must not move the project's pinned ones. The stamp names the version, so changing it reinstalls.
+# The venv ignores itself in git (and so in ruff), as the `virtualenv` tool does.
+TOOLS := .venv-tools
+CHECKOV_VERSION := 3.3.30
+TOOLS_STAMP := $(TOOLS)/.checkov-$(CHECKOV_VERSION)
+CHECKOV := CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(TOOLS)/bin/checkov
 
-.PHONY: help install run serve test lint build validate clean
+.PHONY: help install tools run serve test lint security build validate clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,6 +32,16 @@ $(STAMP): pyproject.toml layers/docclass/requirements.txt
 
 install: $(STAMP) ## create .venv and install docclass with its dev tools
 
+$(TOOLS_STAMP):
+	rm -rf $(TOOLS)
+	$(PYTHON) -m venv $(TOOLS)
+	echo '*' > $(TOOLS)/.gitignore
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
+tools: $(TOOLS_STAMP) ## create .venv-tools with checkov (kept apart from the project's dependencies)
+
 run: $(STAMP) ## the demo: local S3/SQS, both functions, generated documents classified end to end
 	$(BIN)/docclass demo
 
@@ -34,11 +51,23 @@ serve: $(STAMP) ## the local stack on http://127.0.0.1:4566 until Ctrl-C (upload
 test: $(STAMP) ## run the whole test suite (unit + integration, no AWS account needed)
 	$(BIN)/python -m pytest
 
-lint: $(STAMP) ## ruff, mypy and sam validate --lint
+lint: $(STAMP) ## ruff, mypy, sam validate --lint and checkov (make security)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam validate --lint
+	$(MAKE) --no-print-directory security
+
+# checkov reads SAM templates itself (Globals merged into each AWS::Serverless::Function), so it runs
+# on template.yaml, where the skips and their reasons are written. Offline: no Prisma Cloud download,
+# no update check. It exits 0 on a file it cannot parse (a "parsing error", nothing checked), hence
+# the second step: the CloudFormation checks must have run, with no failure and no parsing error.
+security: $(TOOLS_STAMP) ## checkov on template.yaml (CloudFormation/SAM checks and secrets); fails on any failed check
+	set -o pipefail; $(CHECKOV) --file template.yaml --framework cloudformation secrets \
+		--compact --quiet --skip-download | tee $(TOOLS)/checkov.log
+	@grep -Eq '^Passed checks: [1-9][0-9]*, Failed checks: 0, Skipped checks: [0-9]+$$' $(TOOLS)/checkov.log \
+		&& ! grep -q 'Parsing errors' $(TOOLS)/checkov.log \
+		|| { echo "checkov checked nothing in template.yaml (could it parse it?)" >&2; exit 1; }
 
 validate: $(STAMP) ## sam validate --lint on template.yaml
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam validate --lint
