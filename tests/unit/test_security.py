@@ -13,41 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.decode import cfn_yaml
-from samtranslator.translator.transform import transform
+
+from sam import transformed_resources
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yaml"
 
 # ------------------------------------------------------------------------------------------------
 # The template as CloudFormation deploys it (after the SAM transform), read offline
 # ------------------------------------------------------------------------------------------------
 
 
-class OfflineManagedPolicies:
-    """Stands in for samtranslator's ManagedPolicyLoader, which would ask IAM for these ARNs."""
-
-    def load(self) -> dict[str, str]:
-        aws = "arn:aws:iam::aws:policy/"
-        return {
-            "AWSXrayWriteOnlyAccess": aws + "AWSXrayWriteOnlyAccess",
-            "AWSLambdaBasicExecutionRole": aws + "service-role/AWSLambdaBasicExecutionRole",
-            "AWSLambdaSQSQueueExecutionRole": aws + "service-role/AWSLambdaSQSQueueExecutionRole",
-        }
-
-
 @pytest.fixture(scope="module")
 def resources() -> dict[str, Any]:
     """The CloudFormation resources the SAM transform makes of template.yaml."""
-    template = json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE))))
-    for resource in template["Resources"].values():
-        properties = resource.get("Properties", {})
-        for uri in ("CodeUri", "ContentUri"):
-            if uri in properties:  # what `sam package` puts there after uploading the code
-                properties[uri] = "s3://artifacts/code.zip"
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")  # the translator fills in pseudo parameters
-        return transform(template, {}, OfflineManagedPolicies())["Resources"]
+    return transformed_resources()
 
 
 def _as_list(value: Any) -> list[Any]:

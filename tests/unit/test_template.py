@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from cfnlint.api import lint_file
-from cfnlint.decode import cfn_yaml
-from samtranslator.translator.transform import transform
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+from sam import TEMPLATE, load_sam_template, transformed_resources
+
 BUCKET = "<bucket>"  # stands for the bucket ARN itself (not an object prefix) in S3_GRANTS
 
 # What each function may do in the bucket, by object prefix. Only GalleryFunction writes index/.
@@ -36,36 +34,16 @@ S3_GRANTS = {
 }
 
 
-class OfflineManagedPolicies:
-    """Stands in for samtranslator's ManagedPolicyLoader, which would ask IAM for these ARNs."""
-
-    def load(self) -> dict[str, str]:
-        aws = "arn:aws:iam::aws:policy/"
-        return {
-            "AWSXrayWriteOnlyAccess": aws + "AWSXrayWriteOnlyAccess",
-            "AWSLambdaBasicExecutionRole": aws + "service-role/AWSLambdaBasicExecutionRole",
-            "AWSLambdaSQSQueueExecutionRole": aws + "service-role/AWSLambdaSQSQueueExecutionRole",
-        }
-
-
 @pytest.fixture(scope="module")
 def sam_template() -> dict[str, Any]:
-    """template.yaml as plain data (cfn-lint's loader understands !Sub, !Ref, !GetAtt)."""
-    return json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE))))
+    """template.yaml as plain data."""
+    return load_sam_template()
 
 
 @pytest.fixture(scope="module")
 def resources(sam_template: dict[str, Any]) -> dict[str, Any]:
     """The CloudFormation resources the SAM transform makes of template.yaml."""
-    template = json.loads(json.dumps(sam_template))
-    for resource in template["Resources"].values():
-        properties = resource.get("Properties", {})
-        for uri in ("CodeUri", "ContentUri"):
-            if uri in properties:  # what `sam package` puts there after uploading the code
-                properties[uri] = "s3://artifacts/code.zip"
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")  # the translator fills in pseudo parameters
-        return transform(template, {}, OfflineManagedPolicies())["Resources"]
+    return transformed_resources(sam_template)
 
 
 def _of_type(resources: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
