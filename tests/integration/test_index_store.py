@@ -9,7 +9,7 @@ import pytest
 
 from conftest import BUCKET
 from docclass.errors import IndexConflict
-from docclass.index import Entry, GalleryIndex
+from docclass.index import MAGIC, CorruptIndex, Entry, GalleryIndex
 from docclass.index_store import EmbeddingCache, IndexRepository
 from docclass.store import ObjectStore
 
@@ -156,3 +156,27 @@ def test_damaged_cache_entry_is_a_miss(s3):
     cache = EmbeddingCache(ObjectStore(BUCKET, s3), "m", DIM)
     s3.put_object(Bucket=BUCKET, Key=cache.key("abc"), Body=b"short")
     assert cache.get("abc") is None
+
+
+def test_an_index_read_from_s3_can_be_changed_and_written_again(repo):
+    # the loaded matrix is a read-only view of the GET body; a writer's first change copies it
+    for i in range(3):
+        repo.commit(upsert(f"gallery/a/{i}.png"))
+    result = repo.commit(lambda index: index.remove("gallery/a/0.png", "02"))
+    assert result.changed and result.vectors == 2
+    repo.commit(upsert("gallery/b/9.png"))
+    index, _ = repo.load()
+    assert sorted(e.key for e in index.entries()) == ["gallery/a/1.png", "gallery/a/2.png", "gallery/b/9.png"]
+    for key in ("gallery/a/2.png", "gallery/b/9.png"):
+        assert index.search(vec(hash(key) % 1000), 1)[0].key == key
+
+
+def test_a_snapshot_in_another_format_is_refused_clearly(repo, s3):
+    repo.commit(upsert("gallery/a/1.png"))
+    _, pointer = repo.load()
+    body = s3.get_object(Bucket=BUCKET, Key=pointer.snapshot)["Body"].read()
+    s3.put_object(
+        Bucket=BUCKET, Key=pointer.snapshot, Body=body[: len(MAGIC) - 1] + b"\x01" + body[len(MAGIC) :]
+    )
+    with pytest.raises(CorruptIndex, match="unsupported index format 1"):
+        repo.load()

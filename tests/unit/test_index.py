@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 
-from docclass.index import CorruptIndex, Entry, GalleryIndex, sequencer_value
+from docclass.index import FORMAT_VERSION, MAGIC, CorruptIndex, Entry, GalleryIndex, sequencer_value
 
 DIM = 8
 
@@ -127,3 +129,55 @@ def test_garbage_and_truncated_snapshots_are_rejected():
         GalleryIndex.from_bytes(b"\x80\x04pickle?")
     with pytest.raises(CorruptIndex):
         GalleryIndex.from_bytes(data[:-4])
+
+
+def test_empty_index_round_trips():
+    copy = GalleryIndex.from_bytes(GalleryIndex(DIM, "m").to_bytes())
+    assert (len(copy), copy.dimension, copy.labels()) == (0, DIM, {})
+    assert copy.search(unit(0), 1) == []
+    assert copy.upsert(entry("gallery/a/1"), unit(1)) is True
+
+
+def test_matrix_is_searched_in_the_snapshot_bytes_and_copied_on_first_write():
+    index = GalleryIndex(DIM, "m")
+    for i in range(4):
+        index.upsert(entry(f"gallery/l{i}/{i}.png", f"l{i}", "01"), unit(i))
+    data = bytearray(index.to_bytes())
+    snapshot = bytes(data)
+    copy = GalleryIndex.from_bytes(data)
+    assert copy.search(unit(2), 1)[0].key == "gallery/l2/2.png"
+    assert copy.remove("gallery/l0/0.png", "02") is True
+    assert copy.upsert(entry("gallery/l3/3.png", "l3", "03"), unit(7)) is True
+    assert copy.upsert(entry("gallery/new/9.png", "new", "03"), unit(9)) is True
+    assert bytes(data) == snapshot  # the buffer it was read from is never written to
+    assert [h.key for h in copy.search(unit(7), 1)] == ["gallery/l3/3.png"]
+    assert sorted(e.key for e in copy.entries()) == [
+        "gallery/l1/1.png",
+        "gallery/l2/2.png",
+        "gallery/l3/3.png",
+        "gallery/new/9.png",
+    ]
+    assert copy.labels() == {"l1": 1, "l2": 1, "l3": 1, "new": 1}
+
+
+def test_other_format_versions_are_refused_clearly():
+    data = GalleryIndex.build(DIM, "m", [(entry("gallery/a/1"), unit(1))]).to_bytes()
+    version_at = len(MAGIC) - 1
+    assert data[version_at] == FORMAT_VERSION
+    format_1 = data[:version_at] + b"\x01" + data[version_at + 1 :]
+    with pytest.raises(CorruptIndex, match="unsupported index format 1"):
+        GalleryIndex.from_bytes(format_1)
+
+
+@pytest.mark.parametrize("cut", [len(MAGIC) + 3, len(MAGIC) + 20, -1])
+def test_snapshots_cut_anywhere_are_rejected(cut: int):
+    data = GalleryIndex.build(DIM, "m", [(entry(f"gallery/a/{i}"), unit(i)) for i in range(3)]).to_bytes()
+    with pytest.raises(CorruptIndex):
+        GalleryIndex.from_bytes(data[:cut])
+
+
+def test_a_header_that_is_json_but_not_an_index_header_is_rejected():
+    header = b'{"format":2,"dimension":8}'
+    data = MAGIC + struct.pack("<Q", len(header)) + header
+    with pytest.raises(CorruptIndex, match="unreadable index header"):
+        GalleryIndex.from_bytes(data)

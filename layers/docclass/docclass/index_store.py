@@ -153,6 +153,9 @@ class IndexRepository:
             except PreconditionFailed:
                 logger.info("index pointer moved under us; re-applying", extra={"attempt": attempt})
                 self._discard(snapshot)
+                # Let go of this attempt's index and bytes before reloading: with a large gallery,
+                # holding them through the next GET would add two more copies to the peak.
+                del index, body
                 self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))  # noqa: S311 - jitter, not crypto
                 continue
             if pointer is not None:
