@@ -19,7 +19,7 @@ CHECKOV_VERSION := 3.3.30
 TOOLS_STAMP := $(TOOLS)/.checkov-$(CHECKOV_VERSION)
 CHECKOV := CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(TOOLS)/bin/checkov
 
-.PHONY: help install tools run serve test lint security build validate clean
+.PHONY: help install tools run serve test lint security build validate bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -75,6 +75,16 @@ validate: $(STAMP) ## sam validate --lint on template.yaml
 build: $(STAMP) ## sam build (no Docker needed) and print the layer's unzipped size
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build
 	@echo "DocclassLayer unzipped: $$(du -sm .aws-sam/build/DocclassLayer | cut -f1) MB (Lambda's limit: 250 MB for function + layers)"
+
+bench: $(STAMP) ## every benchmark, pipelines side by side in one run; tables go to bench/results/ (QUICK=1: smoke run)
+	$(BIN)/python bench/overhead.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/ingest.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/cost.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/scale.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/cold_start.py $(if $(QUICK),--quick)
+	@if [ -d ../shared/data/docs ]; then \
+		OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python bench/embedder_quality.py; \
+	else echo "skipping bench/embedder_quality.py: ../shared/data/docs is absent"; fi
 
 clean: ## remove build output and caches (keeps .venv)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
