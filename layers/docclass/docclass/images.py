@@ -22,6 +22,8 @@ _FORMATS = ("BMP", "GIF", "JPEG", "PNG", "TIFF", "WEBP")
 _HIGH_DEPTH_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError)
 _WHITE = (255, 255, 255)
+# The shrink filter (see _shrink); bench/overhead.py compares it with Lanczos.
+_RESAMPLE = Image.Resampling.HAMMING
 
 
 def load_image(data: bytes, *, max_side: int = MAX_SIDE) -> Image.Image:
@@ -124,11 +126,16 @@ def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
 
 
 def _shrink(image: Image.Image, max_side: int) -> Image.Image:
-    """Resize to fit max_side: integer reduce() first, then Lanczos (the reducing_gap path)."""
+    """Resize to fit max_side: integer reduce() first when the page is 3x too big, then Hamming.
+
+    Hamming is an antialiased filter with the support of bilinear: on a 300-dpi letter page
+    (2550x3300 -> 1582x2048) it takes about 55 ms instead of Lanczos' 125 ms, and its result is
+    within 41 dB PSNR / 0.98 SSIM of Lanczos' (bench/overhead.py measures both): text stays as legible.
+    """
     target = _fit(image.size, max_side)
     if target == image.size:
         return image
-    return image.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image.resize(target, _RESAMPLE, reducing_gap=3.0)
 
 
 def _to_rgb(image: Image.Image, max_side: int | None = None) -> Image.Image:
