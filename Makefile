@@ -79,6 +79,7 @@ build: $(STAMP) ## sam build (no Docker needed) and print the layer's unzipped s
 bench: $(STAMP) ## every benchmark, pipelines side by side in one run; tables go to bench/results/ (QUICK=1: smoke run)
 	$(BIN)/python bench/overhead.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/ingest.py --what-if $(if $(QUICK),--quick)
+	$(BIN)/python bench/ingest.py --what-if --images 1000 --model-latency 0.2 $(if $(QUICK),--quick)
 	$(BIN)/python bench/cost.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/scale.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/cold_start.py $(if $(QUICK),--quick)

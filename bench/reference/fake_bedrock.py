@@ -1,5 +1,7 @@
 """A bedrock-runtime client that answers InvokeModel like Titan, instantly, and counts the calls.
 
+With `latency`, every call takes that long (a what-if for how the pipelines overlap model calls).
+
 Both pipelines hand it the request body they built (that work is theirs, and is measured); it
 returns a deterministic unit vector derived from a few slices of that body, so different images
 get different vectors and the same image the same one. Its own (small) time is recorded per thread
@@ -30,7 +32,9 @@ class FakeBedrockRuntime:
 
     meta = _Meta()
 
-    def __init__(self) -> None:
+    def __init__(self, latency: float = 0.0) -> None:
+        # A model that takes this long per call (a what-if: nothing here measures Titan's latency).
+        self.latency = latency
         self._lock = threading.Lock()
         self._local = threading.local()
         self.calls = 0
@@ -42,6 +46,8 @@ class FakeBedrockRuntime:
 
     def invoke_model(self, *, modelId: str, body: str | bytes, **_: Any) -> dict[str, Any]:
         started = time.perf_counter()
+        if self.latency:
+            time.sleep(self.latency)
         raw = body.encode() if isinstance(body, str) else bytes(body)
         # Both pipelines put embeddingConfig after the image; look for it at either end only.
         found = _LENGTH.search(raw[-256:]) or _LENGTH.search(raw[:256])

@@ -10,6 +10,7 @@ from docclass.errors import ConfigError
 
 VALID_DIMENSIONS = (256, 384, 1024)
 EMBEDDERS = ("bedrock", "local")
+MAX_EMBED_CONCURRENCY = 16
 
 # Bucket layout (DESIGN.md, "The user's view").
 GALLERY_PREFIX = "gallery/"
@@ -31,6 +32,7 @@ class Settings:
     neighbor_count: int = 1
     max_distance: float | None = None
     embedder: str = "bedrock"
+    gallery_embed_concurrency: int = 4
 
     def __post_init__(self) -> None:
         if not self.bucket:
@@ -41,6 +43,10 @@ class Settings:
             raise ConfigError(f"NEIGHBOR_COUNT must be at least 1, got {self.neighbor_count}")
         if self.max_distance is not None and self.max_distance < 0:
             raise ConfigError(f"MAX_DISTANCE must be empty or >= 0, got {self.max_distance}")
+        if not 1 <= self.gallery_embed_concurrency <= MAX_EMBED_CONCURRENCY:
+            raise ConfigError(
+                f"GALLERY_EMBED_CONCURRENCY must be in 1..{MAX_EMBED_CONCURRENCY}, got {self.gallery_embed_concurrency}"
+            )
         if self.embedder not in EMBEDDERS:
             raise ConfigError(f"EMBEDDER must be one of {EMBEDDERS}, got {self.embedder!r}")
 
@@ -55,6 +61,7 @@ class Settings:
             neighbor_count=_int(env, "NEIGHBOR_COUNT", cls.neighbor_count),
             max_distance=_optional_float(env, "MAX_DISTANCE"),
             embedder=(env.get("EMBEDDER", cls.embedder) or cls.embedder).lower(),
+            gallery_embed_concurrency=_int(env, "GALLERY_EMBED_CONCURRENCY", cls.gallery_embed_concurrency),
         )
 
 

@@ -78,13 +78,23 @@ def is_sqs_event(event: Mapping[str, Any]) -> bool:
     return bool(records) and records[0].get("eventSource") == "aws:sqs"
 
 
-def iter_changes(event: Mapping[str, Any]) -> Iterator[S3Change]:
-    """Every S3 change in either event shape (no batch-failure handling)."""
-    if is_sqs_event(event):
-        for record in event["Records"]:
-            yield from parse_s3_notification(json.loads(record["body"]))
-    else:
+def iter_changes(event: Mapping[str, Any], *, skip_invalid: bool = False) -> Iterator[S3Change]:
+    """Every S3 change in either event shape (no batch-failure handling).
+
+    skip_invalid: leave out SQS messages whose body is not an S3 notification instead of raising
+    (for a look ahead; process_event reports those messages as failed).
+    """
+    if not is_sqs_event(event):
         yield from parse_s3_notification(event)
+        return
+    for record in event["Records"]:
+        try:
+            changes = parse_s3_notification(json.loads(record["body"]))
+        except Exception:  # whatever a malformed body raises, process_event will meet it again
+            if not skip_invalid:
+                raise
+            continue
+        yield from changes
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,11 +13,11 @@ from aws_lambda_powertools import Logger
 
 from docclass.config import GALLERY_PREFIX
 from docclass.errors import InvalidDocument, ObjectNotFound
-from docclass.events import S3Change, process_event
+from docclass.events import S3Change, iter_changes, process_event
 from docclass.index import Entry, GalleryIndex
 from docclass.index_store import CommitResult, IndexRepository
 from docclass.observability import MetricUnit, metrics, tracer
-from docclass.pipeline import DocumentEmbedder
+from docclass.pipeline import DocumentEmbedder, Embedded
 from docclass.routing import gallery_label, is_folder_marker
 from docclass.store import ObjectStore
 
@@ -50,23 +52,46 @@ class Remove:
 GalleryOp = Upsert | Remove
 
 
-class GalleryIndexer:
-    """Prepares one operation per gallery change (embedding included) and commits a batch at once."""
+_Fetched = tuple[str, Embedded]
+_Prefetched = dict[tuple[str, str, str, str], "Future[_Fetched]"]
 
-    def __init__(self, store: ObjectStore, embedder: DocumentEmbedder, repository: IndexRepository) -> None:
+
+def _change_id(change: S3Change) -> tuple[str, str, str, str]:
+    return (change.key, change.event_name, change.sequencer, change.etag)
+
+
+class GalleryIndexer:
+    """Prepares one operation per gallery change (embedding included) and commits a batch at once.
+
+    With `embed_concurrency` above 1, the created objects of a batch are fetched and embedded
+    that many at a time: the model call, not the CPU, is what a gallery batch waits on. Each
+    change's operation is still decided (and logged, and counted) one by one, in batch order.
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        embedder: DocumentEmbedder,
+        repository: IndexRepository,
+        *,
+        embed_concurrency: int = 1,
+    ) -> None:
+        if embed_concurrency < 1:
+            raise ValueError(f"embed_concurrency must be at least 1, got {embed_concurrency}")
         self.store = store
         self.embedder = embedder
         self.repository = repository
+        self.embed_concurrency = embed_concurrency
 
     @tracer.capture_method
-    def prepare(self, change: S3Change) -> GalleryOp | None:
+    def prepare(self, change: S3Change, prefetched: _Prefetched | None = None) -> GalleryOp | None:
         """The index operation for one change, or None when there is nothing to do.
 
         A created object that cannot be indexed (no label, unreadable image) becomes a removal:
         whatever that key held before must not stay in the index. Transient errors propagate so
-        the message is retried.
+        the message is retried. `prefetched` holds this batch's fetches already under way.
         """
-        if not change.key.startswith(GALLERY_PREFIX) or is_folder_marker(change.key):
+        if not self._is_gallery_object(change):
             logger.info("not a gallery object; ignored")
             return None
         if change.is_removed:
@@ -75,15 +100,11 @@ class GalleryIndexer:
             logger.info("event type not handled; ignored")
             return None
         try:
-            obj = self.store.get(change.key)
+            label, embedded = self._fetched(change, prefetched)
         except ObjectNotFound:
             # Deleted (or replaced) since the event: the later event carries the final state.
             logger.info("gallery object already gone; its removal event will follow")
             return None
-        assert obj is not None and obj.body is not None
-        try:
-            label = gallery_label(change.key, obj.metadata)
-            embedded = self.embedder.embed(obj.body)
         except InvalidDocument as exc:
             logger.warning("gallery object rejected, not indexed", extra={"reason": str(exc)})
             metrics.add_metric(name="GalleryRejected", unit=MetricUnit.Count, value=1)
@@ -92,6 +113,57 @@ class GalleryIndexer:
             metrics.add_metric(name="EmbeddingCacheHits", unit=MetricUnit.Count, value=1)
         entry = Entry(change.key, label, embedded.content_hash, change.sequencer)
         return Upsert(entry, embedded.vector)
+
+    @staticmethod
+    def _is_gallery_object(change: S3Change) -> bool:
+        return change.key.startswith(GALLERY_PREFIX) and not is_folder_marker(change.key)
+
+    def _fetch(self, change: S3Change) -> _Fetched:
+        """The object's label and vector: ObjectNotFound, InvalidDocument or a transient error."""
+        obj = self.store.get(change.key)
+        assert obj is not None and obj.body is not None
+        label = gallery_label(change.key, obj.metadata)  # before the model call: a bad label costs nothing
+        return label, self.embedder.embed(obj.body)
+
+    def _fetched(self, change: S3Change, prefetched: _Prefetched | None) -> _Fetched:
+        future = None if prefetched is None else prefetched.pop(_change_id(change), None)
+        return self._fetch(change) if future is None else future.result()
+
+    def _fetch_in_worker(self, change: S3Change) -> _Fetched:
+        # Powertools' thread-safe keys are per thread: the worker's log lines name its own object.
+        logger.thread_safe_append_keys(object_key=change.key, s3_event=change.event_name)
+        try:
+            return self._fetch(change)
+        finally:
+            logger.thread_safe_remove_keys(["object_key", "s3_event"])
+
+    @contextlib.contextmanager
+    def _prefetching(self, event: Mapping[str, Any]) -> Iterator[_Prefetched]:
+        """Start fetching and embedding the batch's created gallery objects, embed_concurrency at once.
+
+        prepare() then takes each result in batch order; an error is raised there, for its own
+        message only, exactly as if the change had been fetched in line. aws-xray-sdk's Lambda
+        context gives every thread a parent segment built from the invocation's trace header, so
+        the workers' subsegments join the invocation's trace.
+        """
+        created = [
+            c for c in iter_changes(event, skip_invalid=True) if c.is_created and self._is_gallery_object(c)
+        ]
+        prefetched: _Prefetched = {}  # this invocation's own: the local stack runs two at once
+        if self.embed_concurrency == 1 or len(created) < 2:
+            yield prefetched
+            return
+        pool = ThreadPoolExecutor(
+            min(self.embed_concurrency, len(created)), thread_name_prefix="gallery-embed"
+        )
+        try:
+            for change in created:
+                prefetched.setdefault(_change_id(change), pool.submit(self._fetch_in_worker, change))
+            yield prefetched
+        finally:
+            for future in prefetched.values():  # changes the batch never asked for
+                future.cancel()
+            pool.shutdown(wait=True)
 
     @tracer.capture_method
     def commit(self, ops: Sequence[GalleryOp]) -> CommitResult | None:
@@ -125,6 +197,7 @@ class GalleryIndexer:
         Messages whose preparation failed are reported as batch item failures and retried; if the
         commit itself fails, the exception fails the whole batch, which SQS then redelivers.
         """
-        outcome = process_event(event, context, self.prepare)
+        with self._prefetching(event) as prefetched:
+            outcome = process_event(event, context, lambda change: self.prepare(change, prefetched))
         self.commit([op for op in outcome.results if op is not None])
         return outcome.response

@@ -34,7 +34,7 @@ def build_gallery_indexer(settings: Settings, store: ObjectStore | None = None) 
     """A GalleryIndexer for these settings."""
     store = store or ObjectStore(settings.bucket)
     embedder, repository = _parts(settings, store)
-    return GalleryIndexer(store, embedder, repository)
+    return GalleryIndexer(store, embedder, repository, embed_concurrency=settings.gallery_embed_concurrency)
 
 
 def build_classifier(settings: Settings, store: ObjectStore | None = None) -> Classifier:

@@ -6,9 +6,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from docclass.aws import new_client
 from docclass.errors import ObjectNotFound, PreconditionFailed, StorageError
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
@@ -41,7 +41,7 @@ class ObjectStore:
     def client(self) -> Any:
         """The S3 client, created lazily."""
         if self._client is None:
-            self._client = boto3.client("s3")
+            self._client = new_client("s3")
         return self._client
 
     def get(self, key: str, *, if_none_match: str | None = None) -> StoredObject | None:

@@ -7,12 +7,12 @@ import json
 import math
 from typing import Any
 
-import boto3
 import numpy as np
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image
 
+from docclass.aws import new_client
 from docclass.embeddings import l2_normalise
 from docclass.errors import ConfigError, DocclassError, EmbeddingRejected, EmbeddingUnavailable
 from docclass.images import encode_jpeg
@@ -60,7 +60,7 @@ class TitanEmbedder:
     def client(self) -> Any:
         """The bedrock-runtime client, created on first use so tests and moto can come first."""
         if self._client is None:
-            self._client = boto3.client(
+            self._client = new_client(
                 "bedrock-runtime",
                 config=Config(
                     retries={"mode": "adaptive", "max_attempts": 8},
