@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import BUCKET
-from docclass.errors import IndexConflict
+from docclass.errors import IndexConflict, ObjectNotFound, StorageError
 from docclass.index import MAGIC, CorruptIndex, Entry, GalleryIndex
 from docclass.index_store import EmbeddingCache, IndexRepository
 from docclass.store import ObjectStore
@@ -180,3 +180,34 @@ def test_a_snapshot_in_another_format_is_refused_clearly(repo, s3):
     )
     with pytest.raises(CorruptIndex, match="unsupported index format 1"):
         repo.load()
+
+
+def test_a_snapshot_replaced_under_a_reader_is_read_again_from_the_new_pointer(repo, monkeypatch):
+    # given an index, and a reader that twice finds its snapshot gone (a writer swapped and deleted it)
+    repo.commit(upsert("gallery/a/1.png"))
+    read = repo._read_snapshot
+    misses = iter([True, True])
+
+    def racing(pointer):
+        if next(misses, False):
+            raise ObjectNotFound(pointer.snapshot)
+        return read(pointer)
+
+    monkeypatch.setattr(repo, "_read_snapshot", racing)
+    # when it loads, then it still gets the index
+    index, _ = repo.load()
+    assert [e.key for e in index.entries()] == ["gallery/a/1.png"]
+
+
+def test_a_snapshot_that_never_stays_gives_a_clear_error_after_the_retries(repo, monkeypatch):
+    repo.commit(upsert("gallery/a/1.png"))
+    calls = []
+
+    def gone(pointer):
+        calls.append(pointer.snapshot)
+        raise ObjectNotFound(pointer.snapshot)
+
+    monkeypatch.setattr(repo, "_read_snapshot", gone)
+    with pytest.raises(StorageError, match="keeps disappearing"):
+        repo.load()
+    assert len(calls) == repo.max_attempts

@@ -92,7 +92,7 @@ class IndexRepository:
 
     def load(self) -> tuple[GalleryIndex, Pointer | None]:
         """The current index and the pointer it was found through (None: no index written yet)."""
-        for _ in range(3):
+        for attempt in range(1, self.max_attempts + 1):
             pointer = self.read_pointer()
             if pointer is None:
                 return self.empty(), None
@@ -100,7 +100,9 @@ class IndexRepository:
                 return self._read_snapshot(pointer), pointer
             except ObjectNotFound:
                 # A writer swapped the pointer and removed the old snapshot between our two reads.
-                continue
+                # Under a burst of writers this can happen several times in a row (seen with six
+                # writer threads in test_index_store.py): back off as a losing writer does.
+                self._sleep(random.uniform(0, min(2.0, 0.01 * 2**attempt)))  # noqa: S311 - jitter, not crypto
         raise StorageError(f"index snapshot named by {self.pointer_key} keeps disappearing")
 
     def load_if_changed(self, etag: str | None) -> tuple[GalleryIndex, Pointer | None] | None:

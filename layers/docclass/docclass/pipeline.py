@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,12 +32,35 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class _Pending:
+    """The outcome of one model call that other threads wait for (a vector, or the call's error)."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.vector: np.ndarray | None = None
+        self.error: BaseException | None = None
+
+    def result(self) -> np.ndarray:
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        assert self.vector is not None
+        return self.vector
+
+
 class DocumentEmbedder:
-    """Embeds document bytes; the same bytes never reach the model twice (cache under embeddings/)."""
+    """Embeds document bytes; the same bytes never reach the model twice (cache under embeddings/).
+
+    Thread-safe: the gallery embeds a batch on several threads. Two threads holding the same bytes
+    at once (one image uploaded under two names in one batch) make one model call; the second
+    waits for the first's vector, or its error, and counts as a cache hit.
+    """
 
     def __init__(self, embedder: Embedder, cache: EmbeddingCache | None = None) -> None:
         self.embedder = embedder
         self.cache = cache
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, _Pending] = {}
 
     @property
     def model_id(self) -> str:
@@ -51,10 +75,25 @@ class DocumentEmbedder:
             cached = self.cache.get(digest)
             if cached is not None:
                 return Embedded(cached, digest, True)
-        vector = self.embedder.embed(load_image(data))
+        with self._lock:
+            pending = self._in_flight.get(digest)
+            owner = pending is None
+            if pending is None:
+                pending = self._in_flight[digest] = _Pending()
+        if not owner:
+            return Embedded(pending.result(), digest, True)
+        try:
+            pending.vector = self.embedder.embed(load_image(data))
+        except BaseException as exc:
+            pending.error = exc
+            raise
+        finally:
+            with self._lock:
+                del self._in_flight[digest]
+            pending.done.set()
         if self.cache is not None:
             try:
-                self.cache.put(digest, vector)
+                self.cache.put(digest, pending.vector)
             except StorageError as exc:  # the vector is still good; we only lose the saving next time
                 logger.warning("could not cache embedding", extra={"error": str(exc)})
-        return Embedded(vector, digest, False)
+        return Embedded(pending.vector, digest, False)
