@@ -76,7 +76,7 @@ build: $(STAMP) ## sam build (no Docker needed) and print the layer's unzipped s
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build
 	@echo "DocclassLayer unzipped: $$(du -sm .aws-sam/build/DocclassLayer | cut -f1) MB (Lambda's limit: 250 MB for function + layers)"
 
-bench: $(STAMP) ## every benchmark, pipelines side by side in one run; tables go to bench/results/ (QUICK=1: smoke run)
+bench: $(STAMP) ## the benchmarks, pipelines side by side (not the 45-min `ingest.py --pages`); tables in bench/results/ (QUICK=1: smoke run)
 	$(BIN)/python bench/overhead.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/ingest.py --what-if $(if $(QUICK),--quick)
 	$(BIN)/python bench/ingest.py --what-if --images 1000 --model-latency 0.2 $(if $(QUICK),--quick)
