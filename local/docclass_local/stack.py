@@ -29,15 +29,10 @@ import boto3
 from botocore.config import Config
 
 from docclass_local.faults import FaultInjector, FaultPlan, SimulatedCrash
-from docclass_local.status import collect_status
+from docclass_local.status import QUEUE_COUNTS, collect_status
 from docclass_local.template import DEFAULT_TEMPLATE, FunctionSpec, LocalTemplate, read_local_template
 
 REGION = "us-east-1"
-_QUEUE_COUNTS = (
-    "ApproximateNumberOfMessages",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-)
 ACCOUNT = "123456789012"
 
 
@@ -453,7 +448,7 @@ class LocalStack:
                 continue
             # "All": moto builds the attribute dict once for it, but three times per attribute named.
             counts = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-            total += sum(int(counts.get(name, 0)) for name in _QUEUE_COUNTS)
+            total += sum(int(counts.get(name, 0)) for name in QUEUE_COUNTS)
         return total
 
     def wait_until_idle(self, timeout: float = 120.0, poll: float = 0.5) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from docclass.config import CLASSIFIED_PREFIX, FAILED_PREFIX, INBOX_PREFIX, INDE
 from docclass.routing import inbox_path, is_folder_marker, possible_destinations
 from docclass.store import ObjectStore
 
-_COUNTS = (
+QUEUE_COUNTS = (  # an SQS queue's messages: waiting, in flight, delayed
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed",
@@ -59,7 +59,7 @@ def collect_status(s3: Any, sqs: Any, bucket: str) -> dict[str, Any]:
         for a in attributes.values()
         if "RedrivePolicy" in a
     }
-    messages = {name: sum(int(a.get(c, 0)) for c in _COUNTS) for name, a in attributes.items()}
+    messages = {name: sum(int(a.get(c, 0)) for c in QUEUE_COUNTS) for name, a in attributes.items()}
     dead_letters = {name: messages[name] for name, a in attributes.items() if a.get("QueueArn") in dlq_arns}
     in_queues = sum(n for name, n in messages.items() if name not in dead_letters)
     inbox = len(documents(INBOX_PREFIX))
