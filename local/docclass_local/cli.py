@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--faults",
         default="",
         metavar="KIND=P,...",
-        help="inject faults, e.g. bedrock=0.3,s3=0.05,crash-after-copy=0.05",
+        help="inject faults, e.g. bedrock=0.3,s3=0.05,s3-lost-response=0.2,crash-after-copy=0.05",
     )
     serve.add_argument(
         "--fault-seed", type=int, default=0, help="seed of the fault draws (reproducible runs)"

@@ -1,10 +1,13 @@
-"""Fault injection for the local stack: `docclass serve --faults bedrock=0.3,s3=0.05,crash-after-copy=0.05`.
+"""Fault injection for the local stack: `docclass serve --faults bedrock=0.3,s3=0.05,s3-lost-response=0.2`.
 
 Faults are injected at the boundaries the functions already cross, never inside their code:
 - bedrock: the embedder raises EmbeddingUnavailable (throttling or a model timeout), as the Titan
   adapter does once botocore's own retries are spent;
 - s3: GetObject, PutObject, CopyObject and DeleteObject calls made by the functions fail with a 5xx
   (botocore event hooks on the session the functions' clients are created from);
+- s3-lost-response: PutObject, CopyObject or DeleteObject reaches S3 and is applied, then the
+  client sees a failure instead of the answer, and botocore sends the same request again (see
+  LOST_RESPONSE_OPERATIONS below);
 - crash-after-copy: the invocation dies right after a successful CopyObject, before the source is
   deleted (SimulatedCrash is a BaseException: no handler code catches it, as none would survive a
   real crash); the whole batch comes back from the queue.
@@ -25,7 +28,16 @@ from PIL import Image
 from docclass.errors import EmbeddingUnavailable
 
 S3_OPERATIONS = ("GetObject", "PutObject", "CopyObject", "DeleteObject")
-KINDS = ("bedrock", "s3", "crash-after-copy")
+# S3 can apply a write and still fail to deliver its answer (a 500 InternalError or a dropped
+# connection after the write; "Amazon S3 error best practices", https://docs.aws.amazon.com/AmazonS3/latest/userguide/ErrorBestPractices.html,
+# tells clients to retry those). botocore then sends the same request again: a retried conditional
+# PUT answers 412 (the condition no longer holds: our own first attempt changed the ETag), a
+# retried CopyObject with If-None-Match answers 412, a retried DeleteObject 204 (or 404 with If-Match).
+LOST_RESPONSE_OPERATIONS = ("PutObject", "CopyObject", "DeleteObject")
+# A lost answer is re-drawn on each attempt; past this attempt the answer always gets through,
+# so botocore's own attempt limit is never what ends the call.
+MAX_LOST_ATTEMPTS = 3
+KINDS = ("bedrock", "s3", "s3-lost-response", "crash-after-copy")
 
 
 class SimulatedCrash(BaseException):
@@ -38,6 +50,7 @@ class FaultPlan:
 
     bedrock: float = 0.0
     s3: float = 0.0
+    s3_lost_response: float = 0.0
     crash_after_copy: float = 0.0
     seed: int = 0
 
@@ -59,7 +72,7 @@ class FaultPlan:
     @property
     def any(self) -> bool:
         """True if any fault can happen."""
-        return bool(self.bedrock or self.s3 or self.crash_after_copy)
+        return bool(self.bedrock or self.s3 or self.s3_lost_response or self.crash_after_copy)
 
 
 class FaultInjector:
@@ -88,6 +101,8 @@ class FaultInjector:
         """Register the S3 hooks on a botocore event emitter (a boto3 Session's `.events`)."""
         for operation in S3_OPERATIONS:
             events.register(f"before-call.s3.{operation}", self._before_s3_call)
+        for operation in LOST_RESPONSE_OPERATIONS:
+            events.register(f"needs-retry.s3.{operation}", self._lose_response)
         events.register("after-call.s3.CopyObject", self._after_copy)
 
     def _before_s3_call(self, model: Any, **_: Any) -> None:
@@ -97,6 +112,15 @@ class FaultInjector:
                 "ResponseMetadata": {"HTTPStatusCode": 500},
             }
             raise ClientError(response, model.name)
+
+    def _lose_response(self, response: Any, attempts: int, operation: Any, **_: Any) -> float | None:
+        # botocore asks its needs-retry handlers after every attempt; the first answer that is not
+        # None decides. Answering 0 for a request S3 has applied makes botocore send it again at once.
+        if response is None or response[0].status_code >= 300 or attempts > MAX_LOST_ATTEMPTS:
+            return None
+        if self._draw(self.plan.s3_lost_response, f"s3-lost-response:{operation.name}"):
+            return 0.0
+        return None
 
     def _after_copy(self, **_: Any) -> None:
         if self._draw(self.plan.crash_after_copy, "crash-after-copy"):

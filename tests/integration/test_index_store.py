@@ -9,8 +9,14 @@ import pytest
 
 from conftest import BUCKET
 from docclass.errors import IndexConflict, ObjectNotFound, StorageError
-from docclass.index import MAGIC, CorruptIndex, Entry, GalleryIndex
-from docclass.index_store import EmbeddingCache, IndexRepository
+from docclass.errors import CorruptIndex, IndexUnusable, MalformedPointer, UnknownIndexFormat
+from docclass.index import MAGIC, Entry, GalleryIndex
+from docclass.index_store import (
+    SWEEP_GRACE_SECONDS,
+    TOMBSTONE_RETENTION_SECONDS,
+    EmbeddingCache,
+    IndexRepository,
+)
 from docclass.store import ObjectStore
 
 DIM = 16
@@ -152,6 +158,27 @@ def test_embedding_cache_round_trips_raw_float32(s3):
     assert len(body) == DIM * 4  # raw vector, nothing else (no pickle)
 
 
+def test_classified_documents_embeddings_go_to_the_inbox_scope_that_expires(s3):
+    # given the classifier's cache (inbox scope) and the gallery's (gallery scope)
+    store = ObjectStore(BUCKET, s3)
+    inbox = EmbeddingCache(store, "m", DIM, "inbox")
+    gallery = EmbeddingCache(store, "m", DIM, "gallery")
+    # when a classified document's vector is cached
+    inbox.put("doc", vec(1))
+    # then it lies under embeddings/inbox/ (the lifecycle rule's prefix), not with the gallery's
+    assert list(store.list_keys("embeddings/")) == ["embeddings/inbox/m/16/doc.f32"]
+    # and when the same bytes become a gallery example, the gallery finds it and keeps its own copy
+    np.testing.assert_array_equal(gallery.get("doc"), vec(1))
+    assert "embeddings/gallery/m/16/doc.f32" in set(store.list_keys("embeddings/"))
+
+
+def test_the_classifier_finds_a_gallery_examples_vector_without_copying_it(s3):
+    store = ObjectStore(BUCKET, s3)
+    EmbeddingCache(store, "m", DIM, "gallery").put("ex", vec(2))
+    np.testing.assert_array_equal(EmbeddingCache(store, "m", DIM, "inbox").get("ex"), vec(2))
+    assert list(store.list_keys("embeddings/")) == ["embeddings/gallery/m/16/ex.f32"]
+
+
 def test_damaged_cache_entry_is_a_miss(s3):
     cache = EmbeddingCache(ObjectStore(BUCKET, s3), "m", DIM)
     s3.put_object(Bucket=BUCKET, Key=cache.key("abc"), Body=b"short")
@@ -178,7 +205,7 @@ def test_a_snapshot_in_another_format_is_refused_clearly(repo, s3):
     s3.put_object(
         Bucket=BUCKET, Key=pointer.snapshot, Body=body[: len(MAGIC) - 1] + b"\x01" + body[len(MAGIC) :]
     )
-    with pytest.raises(CorruptIndex, match="unsupported index format 1"):
+    with pytest.raises(UnknownIndexFormat, match="unsupported index format 1"):
         repo.load()
 
 
@@ -211,3 +238,162 @@ def test_a_snapshot_that_never_stays_gives_a_clear_error_after_the_retries(repo,
     with pytest.raises(StorageError, match="keeps disappearing"):
         repo.load()
     assert len(calls) == repo.max_attempts
+
+
+# -- a lost answer from S3 (issue 9, point 1) ----------------------------------------------
+
+
+def lose_answer_once(s3, operation: str, key_suffix: str) -> list[int]:
+    """Make S3's answer to the first `operation` on a key ending in key_suffix get lost after S3
+    applied the request: botocore sends the same request again (docclass_local.faults does the same,
+    at random, for `--faults s3-lost-response=P`). Returns the list of attempts it saw."""
+    seen: list[int] = []
+
+    def needs_retry(response, attempts, request_dict, **_):
+        if seen or response is None or response[0].status_code >= 300:
+            return None
+        if not request_dict["url_path"].split("?")[0].endswith(key_suffix):
+            return None
+        seen.append(attempts)
+        return 0  # retry now: the request was applied, its answer is "lost"
+
+    s3.meta.events.register(f"needs-retry.s3.{operation}", needs_retry)
+    return seen
+
+
+def test_a_pointer_swap_whose_answer_was_lost_keeps_the_live_snapshot(repo, s3):
+    # given an index, and a pointer PUT that S3 applies but whose answer is lost (retried: 412)
+    repo.commit(upsert("gallery/a/1.png"))
+    lost = lose_answer_once(s3, "PutObject", "CURRENT.json")
+    # when the next batch is committed
+    result = repo.commit(upsert("gallery/a/2.png"))
+    # then the swap counts as done at the first attempt, and the snapshot it names still exists
+    assert lost == [1]
+    assert result.changed and result.attempts == 1
+    index, pointer = repo.load()
+    assert pointer.snapshot == result.snapshot
+    assert sorted(e.key for e in index.entries()) == ["gallery/a/1.png", "gallery/a/2.png"]
+    assert list(repo.store.list_keys(repo.root + "snapshots/")) == [result.snapshot]
+
+
+def test_a_first_pointer_write_whose_answer_was_lost_is_not_mistaken_for_a_race(repo, s3):
+    lost = lose_answer_once(s3, "PutObject", "CURRENT.json")
+    result = repo.commit(upsert("gallery/a/1.png"))
+    assert lost == [1] and result.attempts == 1
+    index, pointer = repo.load()
+    assert pointer.snapshot == result.snapshot and len(index) == 1
+
+
+def test_a_lost_race_deletes_only_the_losers_own_snapshot(repo, s3):
+    # given a writer overtaken by another one mid-commit
+    other = IndexRepository(ObjectStore(BUCKET, s3), "test-model", DIM)
+    repo.commit(upsert("gallery/a/base.png"))
+    raced = []
+
+    def racing_apply(index: GalleryIndex) -> bool:
+        if not raced:
+            raced.append(other.commit(upsert("gallery/b/winner.png")).snapshot)
+        return upsert("gallery/a/mine.png")(index)
+
+    # when it commits, then the winner's snapshot was never deleted, and only the final one is left
+    result = repo.commit(racing_apply)
+    assert result.attempts == 2
+    _, pointer = repo.load()
+    assert list(repo.store.list_keys(repo.root + "snapshots/")) == [pointer.snapshot] == [result.snapshot]
+
+
+def test_snapshots_are_deleted_by_version_in_a_versioned_bucket(repo, s3):
+    # given a versioned bucket (as template.yaml deploys it)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    for i in range(3):
+        repo.commit(upsert(f"gallery/a/{i}.png"))
+    # then no noncurrent version or delete marker of a superseded snapshot is left behind
+    versions = s3.list_object_versions(Bucket=BUCKET, Prefix=repo.root + "snapshots/")
+    _, pointer = repo.load()
+    assert [v["Key"] for v in versions.get("Versions", [])] == [pointer.snapshot]
+    assert versions.get("DeleteMarkers", []) == []
+    assert pointer.snapshot_version is not None
+
+
+def test_orphan_snapshots_are_swept_once_past_the_grace_period(s3):
+    # given a snapshot left by a writer that died between its snapshot PUT and its pointer swap
+    store = ObjectStore(BUCKET, s3)
+    now = [1_000_000.0]
+    repo = IndexRepository(store, "test-model", DIM, sleep=lambda _: None, clock=lambda: now[0])
+    repo.commit(upsert("gallery/a/1.png"))
+    orphan = repo.root + "snapshots/19990101T000000000000Z-deadbeef0000.idx"
+    store.put(orphan, b"an orphan")
+    age = store.head(orphan)  # moto stamps LastModified with the real clock
+    assert age is not None
+    real_now = max(item.last_modified.timestamp() for item in store.list_objects(repo.root))
+    # when the next commit happens within the grace period, the orphan stays
+    now[0] = real_now + SWEEP_GRACE_SECONDS - 60
+    repo.commit(upsert("gallery/a/2.png"))
+    assert orphan in set(store.list_keys(repo.root + "snapshots/"))
+    # and when one happens after it, the orphan goes, the current snapshot stays
+    now[0] = real_now + SWEEP_GRACE_SECONDS + 60
+    result = repo.commit(upsert("gallery/a/3.png"))
+    assert list(store.list_keys(repo.root + "snapshots/")) == [result.snapshot]
+    index, _ = repo.load()
+    assert len(index) == 3
+
+
+# -- tombstones are forgotten after the retention window (issue 9, point 8) ----------------
+
+
+def test_tombstones_older_than_the_retention_window_are_pruned_on_the_next_commit(s3):
+    now = [1_000_000.0]
+    repo = IndexRepository(
+        ObjectStore(BUCKET, s3), "test-model", DIM, sleep=lambda _: None, clock=lambda: now[0]
+    )
+    # given two deletions, one old and one recent
+    repo.commit(lambda index: index.remove("gallery/a/old.png", "05", at=now[0]))
+    now[0] += TOMBSTONE_RETENTION_SECONDS - 10
+    repo.commit(lambda index: index.remove("gallery/a/recent.png", "06", at=now[0]))
+    # when a commit happens after the old one's window has passed
+    now[0] += 20
+    repo.commit(upsert("gallery/b/new.png"))
+    # then only the old tombstone is gone; a late create of the recent key is still refused
+    index, _ = repo.load()
+    assert index.tombstones() == {"gallery/a/recent.png": "06"}
+    assert not index.upsert(Entry("gallery/a/recent.png", "a", "h", "03"), vec(3))
+
+
+def test_a_commit_that_changes_nothing_does_not_write_just_to_prune(s3):
+    now = [1_000_000.0]
+    repo = IndexRepository(
+        ObjectStore(BUCKET, s3), "test-model", DIM, sleep=lambda _: None, clock=lambda: now[0]
+    )
+    repo.commit(lambda index: index.remove("gallery/a/old.png", "05", at=now[0]))
+    now[0] += TOMBSTONE_RETENTION_SECONDS + 10
+    result = repo.commit(lambda index: False)
+    assert not result.changed and result.bytes_written == 0
+
+
+# -- a pointer that is not what docclass writes (issue 9, point 9) ---------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"vectors": 3}',
+        b'{"snapshot": "../../inbox/secret.png"}',
+        b'{"snapshot": 7}',
+    ],
+)
+def test_a_malformed_pointer_is_a_clear_error_that_says_what_to_do(repo, s3, body):
+    s3.put_object(Bucket=BUCKET, Key=repo.pointer_key, Body=body)
+    with pytest.raises(
+        MalformedPointer, match=r"is not one docclass wrote.*delete index/test-model/16/CURRENT\.json"
+    ):
+        repo.load()
+
+
+def test_an_unreadable_snapshot_names_itself_and_the_way_out(repo, s3):
+    result = repo.commit(upsert("gallery/a/1.png"))
+    s3.put_object(Bucket=BUCKET, Key=result.snapshot, Body=MAGIC + b"\x00" * 8)
+    with pytest.raises(CorruptIndex, match=f"{result.snapshot}.*delete {repo.pointer_key}") as caught:
+        repo.load()
+    assert isinstance(caught.value, IndexUnusable)

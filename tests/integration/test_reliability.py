@@ -276,3 +276,50 @@ def test_eight_concurrent_gallery_writers_lose_nothing():
     assert {e.key: (e.label, e.content_hash) for e in entries} == expected
     assert len(expected) > 400
     assert "GalleryFunction" in writers and busiest > 8
+
+
+# -- S3 answers lost after the write was applied (issue 9, point 1) -----------------------------
+
+
+def test_gallery_ingest_under_lost_s3_answers_keeps_the_index_equal_to_the_gallery():
+    # given 4 gallery writers whose PutObject/CopyObject/DeleteObject answers are lost 20% of the
+    # time after S3 applied them (botocore sends the same request again)
+    plan = FaultPlan(s3_lost_response=0.2, seed=3)
+    parameters = {"GalleryMaxConcurrency": "4", "EmbeddingDimension": "256", "MaxReceiveCount": "50"}
+    with LocalStack(
+        port=None, bucket="docclass-lost", parameters=parameters, faults=plan, retry_delay=0
+    ) as stack:
+        s3 = stack.client("s3")
+        bucket = stack.bucket
+        # when 240 examples arrive in 4 waves (several index commits each), 4 deleted again
+        for wave in range(4):
+            with ThreadPoolExecutor(4) as pool:
+                for i in range(wave * 60, wave * 60 + 60):
+                    pool.submit(
+                        s3.put_object,
+                        Bucket=bucket,
+                        Key=f"gallery/l{i % 4}/img {i:03d}.png",
+                        Body=_noise_png(i),
+                    )
+            s3.delete_object(Bucket=bucket, Key=f"gallery/l{wave}/img {wave * 60 + wave:03d}.png")
+            stack.wait_until_idle(timeout=120)
+        store = ObjectStore(bucket, s3)
+        expected = {}
+        for key in all_keys(s3, bucket, "gallery/"):
+            obj = store.get(key)
+            expected[key] = (gallery_label(key, obj.metadata), hashlib.sha256(obj.body).hexdigest())
+        index, _ = IndexRepository(store, MODEL_ID, 256).load()
+        # and documents that are exact copies of some examples are uploaded
+        for i in (6, 67, 128, 239):
+            s3.put_object(Bucket=bucket, Key=f"inbox/copy-{i}.png", Body=_noise_png(i))
+        status = stack.wait_until_idle(timeout=120)
+        routed = set(all_keys(s3, bucket, "classified/"))
+        injected = dict(stack.faults.injected)
+
+    # then the index holds exactly the gallery, nothing was dead-lettered, and documents classify
+    assert {e.key: (e.label, e.content_hash) for e in index.entries()} == expected
+    assert len(expected) == 236
+    assert sum(status["dead_letters"].values()) == 0
+    assert routed == {f"classified/l{i % 4}/copy-{i}.png" for i in (6, 67, 128, 239)}
+    assert injected.get("s3-lost-response:PutObject", 0) > 20, injected
+    assert injected.get("s3-lost-response:DeleteObject", 0) > 0, injected

@@ -7,7 +7,8 @@ import struct
 import numpy as np
 import pytest
 
-from docclass.index import FORMAT_VERSION, MAGIC, CorruptIndex, Entry, GalleryIndex, sequencer_value
+from docclass.errors import CorruptIndex, UnknownIndexFormat
+from docclass.index import FORMAT_VERSION, MAGIC, Entry, GalleryIndex, sequencer_value
 
 DIM = 8
 
@@ -165,7 +166,7 @@ def test_other_format_versions_are_refused_clearly():
     version_at = len(MAGIC) - 1
     assert data[version_at] == FORMAT_VERSION
     format_1 = data[:version_at] + b"\x01" + data[version_at + 1 :]
-    with pytest.raises(CorruptIndex, match="unsupported index format 1"):
+    with pytest.raises(UnknownIndexFormat, match="unsupported index format 1"):
         GalleryIndex.from_bytes(format_1)
 
 

@@ -19,8 +19,9 @@ S3_GRANTS = {
     "GalleryFunction": {
         BUCKET: {"s3:ListBucket"},
         "gallery/*": {"s3:GetObject"},
-        "embeddings/*": {"s3:GetObject", "s3:PutObject"},
-        "index/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
+        "embeddings/*": {"s3:GetObject"},
+        "embeddings/gallery/*": {"s3:PutObject"},
+        "index/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"},
     },
     "ClassifyFunction": {
         BUCKET: {"s3:ListBucket"},
@@ -29,7 +30,8 @@ S3_GRANTS = {
         "unclassified/*": {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"},
         "failed/*": {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"},
         "index/*": {"s3:GetObject"},
-        "embeddings/*": {"s3:GetObject", "s3:PutObject"},
+        "embeddings/*": {"s3:GetObject"},
+        "embeddings/inbox/*": {"s3:PutObject"},
     },
 }
 

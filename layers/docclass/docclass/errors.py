@@ -6,6 +6,12 @@ DocclassError
 │   ├── UnreadableImage     not an image we can decode, empty, truncated, a decompression bomb
 │   ├── EmbeddingRejected   the model refused this input (Bedrock ValidationException)
 │   └── InvalidGalleryKey   a gallery object with no usable label
+├── IndexUnusable           the stored index cannot be used as it is and retrying will not change
+│   │                       that: someone must act (the message says what); the message is retried,
+│   │                       then dead-lettered, and the functions log it once per container
+│   ├── CorruptIndex        a snapshot that cannot be read back (truncated, inconsistent)
+│   ├── UnknownIndexFormat  a snapshot in a format this code does not read (another docclass version)
+│   └── MalformedPointer    the pointer object is not the JSON document docclass writes
 ├── EmbeddingUnavailable    the model could not answer now (throttled, timed out, quota, denied):
 │                           the message goes back to SQS, and after its retries to the DLQ
 └── StorageError            S3 failed in a way the caller cannot fix here (retried through SQS)
@@ -39,6 +45,22 @@ class EmbeddingRejected(InvalidDocument):
 
 class InvalidGalleryKey(InvalidDocument):
     """A gallery object whose key and metadata give no valid label."""
+
+
+class IndexUnusable(DocclassError):
+    """The stored index cannot be used until someone acts; the message says what to do."""
+
+
+class CorruptIndex(IndexUnusable):
+    """A stored index snapshot that cannot be read back."""
+
+
+class UnknownIndexFormat(IndexUnusable):
+    """A stored index snapshot written in a format this code does not read."""
+
+
+class MalformedPointer(IndexUnusable):
+    """The index pointer object is not what docclass writes."""
 
 
 class EmbeddingUnavailable(DocclassError):

@@ -6,8 +6,8 @@ the index already holds for that key (including a deletion, kept as a tombstone)
 
 Stored form, format 2 (no pickle): MAGIC (whose last byte is the format number), an 8-byte
 little-endian header length, a UTF-8 JSON header (model, dimension, count, one list per column in
-row order: keys, label ids into a label table, content hashes, sequencers; tombstones), zero bytes
-up to a multiple of 64, then the float32 little-endian matrix (count x dimension).
+row order: keys, label ids into a label table, content hashes, sequencers; tombstones and when each
+was written), zero bytes up to a multiple of 64, then the float32 little-endian matrix (count x dimension).
 
 Why (bench/cold_start.py, bench/results/cold_start.md): a cold start's cost beyond the download
 was per-row Python objects and copies of the matrix, not the encoding. So the index keeps its
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from docclass.errors import DocclassError
+from docclass.errors import CorruptIndex, UnknownIndexFormat
 
 FORMAT_VERSION = 2
 MAGIC_PREFIX = b"DOCCLASS-INDEX\x00"
@@ -40,10 +41,6 @@ _ALIGN = 64  # the matrix starts at a multiple of this offset, so float loads ar
 # (bench/results/scale.md, 2-core machine: 100k x 1024 in 13 ms on 1 thread, 72 ms on 2).
 # docclass is the only FAISS user in the functions' processes.
 faiss.omp_set_num_threads(1)
-
-
-class CorruptIndex(DocclassError):
-    """A stored index snapshot that cannot be read back."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +95,8 @@ class GalleryIndex:
         self._vectors = np.empty((0, dimension), dtype=np.float32)
         self._size = 0
         self._tombstones: dict[str, str] = {}
+        # When each tombstone was written (Unix seconds), so old ones can be pruned.
+        self._tombstone_times: dict[str, float] = {}
 
     def __len__(self) -> int:
         return self._size
@@ -161,10 +160,12 @@ class GalleryIndex:
         self._hashes[row] = entry.content_hash
         self._sequencers[row] = entry.sequencer
         self._tombstones.pop(entry.key, None)
+        self._tombstone_times.pop(entry.key, None)
         return True
 
-    def remove(self, key: str, sequencer: str) -> bool:
-        """Remove key's vector unless it came from a newer event; remember the deletion.
+    def remove(self, key: str, sequencer: str, *, at: float | None = None) -> bool:
+        """Remove key's vector unless it came from a newer event; remember the deletion (at: when,
+        Unix seconds, now by default).
 
         Returns True when the index changed (a new tombstone counts: it orders later events).
         """
@@ -172,6 +173,8 @@ class GalleryIndex:
             return False
         changed = self._tombstones.get(key) != sequencer
         self._tombstones[key] = sequencer
+        if changed or key not in self._tombstone_times:
+            self._tombstone_times[key] = time.time() if at is None else at
         row = self._rows.pop(key, None)
         if row is None:
             return changed
@@ -186,6 +189,18 @@ class GalleryIndex:
             column.pop()
         self._size -= 1
         return True
+
+    def tombstones(self) -> dict[str, str]:
+        """The remembered deletions: gallery key -> sequencer of the delete event."""
+        return dict(self._tombstones)
+
+    def prune_tombstones(self, before: float) -> int:
+        """Forget deletions recorded before this time (Unix seconds); returns how many were dropped."""
+        old = [key for key, at in self._tombstone_times.items() if at < before]
+        for key in old:
+            del self._tombstone_times[key]
+            del self._tombstones[key]
+        return len(old)
 
     def _writable(self) -> np.ndarray:
         """The matrix, copied first if it is still the read-only view of a snapshot's bytes."""
@@ -235,6 +250,7 @@ class GalleryIndex:
                 "hashes": self._hashes,
                 "sequencers": self._sequencers,
                 "tombstones": self._tombstones,
+                "tombstone_times": self._tombstone_times,
             },
             ensure_ascii=False,
             separators=(",", ":"),
@@ -254,9 +270,9 @@ class GalleryIndex:
             raise CorruptIndex("not a docclass index snapshot")
         version = data[len(MAGIC_PREFIX)]
         if version != FORMAT_VERSION:
-            raise CorruptIndex(
-                f"unsupported index format {version} (this code reads format {FORMAT_VERSION}); "
-                "rebuild the index from the gallery"
+            raise UnknownIndexFormat(
+                f"unsupported index format {version} (this code reads format {FORMAT_VERSION}), "
+                "written by another docclass version: deploy that version, or start a new index"
             )
         offset = len(MAGIC)
         (header_len,) = struct.unpack_from("<Q", data, offset)
@@ -264,12 +280,15 @@ class GalleryIndex:
         try:
             header = json.loads(data[offset : offset + header_len].decode("utf-8"))
             if header.get("format") != FORMAT_VERSION:
-                raise CorruptIndex(f"unsupported index format {header.get('format')!r}")
+                raise UnknownIndexFormat(f"unsupported index format {header.get('format')!r}")
             dimension, count = int(header["dimension"]), int(header["count"])
             names = header["label_names"]
             labels = [names[i] for i in header["labels"]]
             columns = [header["keys"], labels, header["hashes"], header["sequencers"]]
             tombstones = dict(header["tombstones"])
+            # Snapshots written before tombstones had times: count their age from now.
+            loaded_at = time.time()
+            times = {key: float(header.get("tombstone_times", {}).get(key, loaded_at)) for key in tombstones}
             model_id = str(header["model_id"])
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
             raise CorruptIndex(f"unreadable index header: {exc}") from exc
@@ -291,6 +310,7 @@ class GalleryIndex:
             raise CorruptIndex("index snapshot holds a key twice")
         index._size = count
         index._tombstones = tombstones
+        index._tombstone_times = times
         return index
 
     @classmethod

@@ -2,7 +2,15 @@
 
 A writer loads the snapshot the pointer names, applies its changes, writes a new snapshot and swaps
 the pointer with a conditional PUT (IfMatch on the pointer's ETag, IfNoneMatch='*' for the first
-one). On 412 it reloads and re-applies, so concurrent writers never lose an update.
+one). On 412 it reads the pointer again: if it names the writer's own snapshot, S3 had applied the
+swap and lost the answer (botocore's retry of the same PUT then fails its own condition); otherwise
+another writer won, and this one reloads and re-applies. Concurrent writers never lose an update.
+
+Which snapshots are deleted, and when: only after a swap is confirmed, the snapshot the old pointer
+named (it can never be named again: pointers only move to new, uniquely named snapshots), and the
+writer's own snapshot once the pointer is known to name another. Snapshots of writers that died
+between their two PUTs are swept once older than SWEEP_GRACE_SECONDS. In a versioned bucket a
+snapshot is deleted by its version id, so no 400 MB noncurrent version is left behind.
 Each (model, dimension) pair has its own pointer: changing the model starts a separate index.
 """
 
@@ -16,18 +24,40 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 import numpy as np
 from aws_lambda_powertools import Logger
 
 from docclass.config import EMBEDDINGS_PREFIX, INDEX_PREFIX
-from docclass.errors import IndexConflict, ObjectNotFound, PreconditionFailed, StorageError
+from docclass.errors import (
+    IndexConflict,
+    IndexUnusable,
+    MalformedPointer,
+    ObjectNotFound,
+    PreconditionFailed,
+    StorageError,
+)
 from docclass.index import GalleryIndex
 from docclass.store import ObjectStore
 
 logger = Logger(child=True)
 
 VECTOR_DTYPE = "<f4"
+CacheScope = Literal["gallery", "inbox"]
+CACHE_SCOPES: tuple[CacheScope, ...] = ("gallery", "inbox")
+
+# A snapshot no pointer names is an orphan once older than this: its writer wrote it at most one
+# GalleryFunction Timeout (300 s) before its pointer swap, so after an hour no swap can name it.
+SWEEP_GRACE_SECONDS = 3600
+# How long a deletion is remembered (tombstone). It orders a late create event of a deleted key;
+# such an event can come back as long as its SQS message lives: a standard queue keeps a message
+# at most 14 days counted from its first enqueue, dead-letter queue included
+# (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/setting-up-dead-letter-queue-retention.html),
+# and a redrive of the dead letters starts the count again: 30 days cover one redrive
+# (14 + 14) with two days to spare. A create event older than that finds the object gone (404,
+# nothing indexed) unless the key was uploaded again, and then the newer upload's row wins by sequencer.
+TOMBSTONE_RETENTION_SECONDS = 30 * 24 * 3600
 
 
 def _model_slug(model_id: str) -> str:
@@ -42,6 +72,7 @@ class Pointer:
     etag: str
     vectors: int
     labels: dict[str, int]
+    snapshot_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,12 +97,14 @@ class IndexRepository:
         *,
         max_attempts: int = 10,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.model_id = model_id
         self.dimension = dimension
         self.max_attempts = max_attempts
         self._sleep = sleep
+        self._clock = clock
         self.root = f"{INDEX_PREFIX}{_model_slug(model_id)}/{dimension}/"
         self.pointer_key = f"{self.root}CURRENT.json"
 
@@ -87,8 +120,31 @@ class IndexRepository:
             return None
         if obj is None or obj.body is None:
             return None
-        doc = json.loads(obj.body)
-        return Pointer(doc["snapshot"], obj.etag, int(doc.get("vectors", 0)), dict(doc.get("labels", {})))
+        try:
+            doc = json.loads(obj.body)
+            snapshot = doc["snapshot"]
+            if not isinstance(snapshot, str) or not snapshot.startswith(self.root):
+                raise ValueError(f"it names {snapshot!r}, not a snapshot under {self.root}")
+            return Pointer(
+                snapshot,
+                obj.etag,
+                int(doc.get("vectors", 0)),
+                {str(k): int(v) for k, v in dict(doc.get("labels", {})).items()},
+                doc.get("snapshot_version") or None,
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise MalformedPointer(
+                f"index pointer {self.pointer_key} is not one docclass wrote ({exc}). {self.rebuild_hint}"
+            ) from exc
+
+    @property
+    def rebuild_hint(self) -> str:
+        """What an operator does about an index that cannot be used (it is derived state)."""
+        return (
+            f"To start again, delete {self.pointer_key}: the next gallery change starts a new index, "
+            "and uploading the gallery's examples again re-indexes them (their embeddings come from "
+            "the cache under embeddings/, so the model is not called again)."
+        )
 
     def load(self) -> tuple[GalleryIndex, Pointer | None]:
         """The current index and the pointer it was found through (None: no index written yet)."""
@@ -118,7 +174,10 @@ class IndexRepository:
     def _read_snapshot(self, pointer: Pointer) -> GalleryIndex:
         obj = self.store.get(pointer.snapshot)
         assert obj is not None and obj.body is not None
-        return GalleryIndex.from_bytes(obj.body)
+        try:
+            return GalleryIndex.from_bytes(obj.body)
+        except IndexUnusable as exc:
+            raise type(exc)(f"index snapshot {pointer.snapshot}: {exc}. {self.rebuild_hint}") from exc
 
     def commit(self, apply: Callable[[GalleryIndex], bool]) -> CommitResult:
         """Apply a change to the latest index and publish it; re-applied from scratch on a lost race.
@@ -130,12 +189,16 @@ class IndexRepository:
             index, pointer = self.load()
             if not apply(index):
                 return CommitResult(False, attempt, pointer.snapshot if pointer else None, 0, len(index))
+            pruned = index.prune_tombstones(self._clock() - TOMBSTONE_RETENTION_SECONDS)
+            if pruned:
+                logger.info("forgot old deletions", extra={"tombstones_pruned": pruned})
             body = index.to_bytes()
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
             snapshot = f"{self.root}snapshots/{stamp}-{uuid.uuid4().hex[:12]}.idx"
-            self.store.put(snapshot, body)
+            version = self.store.put(snapshot, body).version_id
             doc = {
                 "snapshot": snapshot,
+                "snapshot_version": version,
                 "model_id": self.model_id,
                 "dimension": self.dimension,
                 "vectors": len(index),
@@ -143,51 +206,111 @@ class IndexRepository:
                 "updated": stamp,
             }
             pointer_body = json.dumps(doc, sort_keys=True).encode()
-            try:
-                if pointer is None:
-                    self.store.put(
-                        self.pointer_key, pointer_body, content_type="application/json", if_none_match="*"
-                    )
-                else:
-                    self.store.put(
-                        self.pointer_key, pointer_body, content_type="application/json", if_match=pointer.etag
-                    )
-            except PreconditionFailed:
+            vectors, written = len(index), len(body) + len(pointer_body)
+            # Let go of this attempt's index and bytes before anything else is read: with a large
+            # gallery, holding them through the next GET would add two more copies to the peak.
+            del index, body
+            if not self._swap(pointer, pointer_body, snapshot):
                 logger.info("index pointer moved under us; re-applying", extra={"attempt": attempt})
-                self._discard(snapshot)
-                # Let go of this attempt's index and bytes before reloading: with a large gallery,
-                # holding them through the next GET would add two more copies to the peak.
-                del index, body
+                # The pointer names another snapshot now and can never come back to ours.
+                self._discard(snapshot, version)
                 self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))  # noqa: S311 - jitter, not crypto
                 continue
             if pointer is not None:
-                self._discard(pointer.snapshot)
-            return CommitResult(True, attempt, snapshot, len(body) + len(pointer_body), len(index))
+                self._discard(pointer.snapshot, pointer.snapshot_version)
+            self._sweep(keep=snapshot)
+            return CommitResult(True, attempt, snapshot, written, vectors)
         raise IndexConflict(f"gave up after {self.max_attempts} attempts to swap {self.pointer_key}")
 
-    def _discard(self, key: str) -> None:
+    def _swap(self, pointer: Pointer | None, body: bytes, snapshot: str) -> bool:
+        """Point at snapshot if the pointer is still the one we loaded; True when it now names it."""
         try:
-            self.store.delete(key)
-        except StorageError as exc:  # an orphan snapshot costs storage, never correctness
+            if pointer is None:
+                self.store.put(self.pointer_key, body, content_type="application/json", if_none_match="*")
+            else:
+                self.store.put(self.pointer_key, body, content_type="application/json", if_match=pointer.etag)
+            return True
+        except PreconditionFailed:
+            # Either another writer swapped first, or S3 applied our PUT, its answer was lost (a 500
+            # or a dropped connection) and botocore's retry of the same PUT found the pointer
+            # changed, by us. "If a PUT request returns InternalError, a subsequent GET might
+            # retrieve the old value or the updated value":
+            # https://docs.aws.amazon.com/AmazonS3/latest/userguide/ErrorBestPractices.html
+            # Only reading the pointer tells the two apart; S3 reads are strongly consistent.
+            current = self.read_pointer()
+            if current is not None and current.snapshot == snapshot:
+                logger.info("index pointer swap was applied; its answer had been lost")
+                return True
+            return False
+
+    def _discard(self, key: str, version_id: str | None = None) -> None:
+        try:
+            self.store.delete(key, version_id=version_id)
+        except StorageError as exc:  # an orphan snapshot costs storage, never correctness; swept later
             logger.warning("could not delete index snapshot", extra={"snapshot": key, "error": str(exc)})
+
+    def _sweep(self, keep: str) -> None:
+        """Delete snapshots that no pointer names and that are too old for any writer to swap in."""
+        cutoff = self._clock() - SWEEP_GRACE_SECONDS
+        try:
+            orphans = [
+                item.key
+                for item in self.store.list_objects(f"{self.root}snapshots/")
+                if item.key != keep and item.last_modified.timestamp() < cutoff
+            ]
+        except StorageError as exc:
+            logger.warning("could not list index snapshots", extra={"error": str(exc)})
+            return
+        for key in orphans:
+            logger.info("deleting an orphan index snapshot", extra={"snapshot": key})
+            self._discard(key)
 
 
 class EmbeddingCache:
-    """Vectors by (model, dimension, content hash) under embeddings/: the same bytes are paid for once."""
+    """Vectors by (model, dimension, content hash) under embeddings/: the same bytes are paid for once.
 
-    def __init__(self, store: ObjectStore, model_id: str, dimension: int) -> None:
+    Two scopes, so that a lifecycle rule can expire one and keep the other:
+    embeddings/gallery/... holds the vectors of gallery examples (kept: rebuilding the index reads
+    them instead of calling the model again), embeddings/inbox/... those of classified documents
+    (expired by template.yaml's lifecycle rule). A cache reads both scopes and writes its own; the
+    gallery copies a vector it finds in the inbox scope into its own (a classified document that
+    later becomes an example is not paid for again, and stays once the inbox copy expires).
+    """
+
+    def __init__(
+        self, store: ObjectStore, model_id: str, dimension: int, scope: CacheScope = "gallery"
+    ) -> None:
+        if scope not in CACHE_SCOPES:
+            raise ValueError(f"scope must be one of {CACHE_SCOPES}, got {scope!r}")
         self.store = store
         self.dimension = dimension
-        self.prefix = f"{EMBEDDINGS_PREFIX}{_model_slug(model_id)}/{dimension}/"
+        self.scope = scope
+        self._prefixes = {
+            s: f"{EMBEDDINGS_PREFIX}{s}/{_model_slug(model_id)}/{dimension}/" for s in CACHE_SCOPES
+        }
+        self.prefix = self._prefixes[scope]
 
-    def key(self, content_hash: str) -> str:
-        """The cache key of a content hash."""
-        return f"{self.prefix}{content_hash}.f32"
+    def key(self, content_hash: str, scope: CacheScope | None = None) -> str:
+        """The cache key of a content hash (in this cache's own scope unless told)."""
+        return f"{self._prefixes[scope or self.scope]}{content_hash}.f32"
 
     def get(self, content_hash: str) -> np.ndarray | None:
-        """The cached vector, or None (a damaged entry counts as a miss)."""
+        """The cached vector from either scope, own first, or None (a damaged entry counts as a miss)."""
+        own = self._read(self.key(content_hash))
+        if own is not None:
+            return own
+        other: CacheScope = "inbox" if self.scope == "gallery" else "gallery"
+        found = self._read(self.key(content_hash, other))
+        if found is not None and self.scope == "gallery":
+            try:
+                self.put(content_hash, found)
+            except StorageError as exc:  # the vector is still good; the next use pays a second GET
+                logger.warning("could not keep an inbox embedding for the gallery", extra={"error": str(exc)})
+        return found
+
+    def _read(self, key: str) -> np.ndarray | None:
         try:
-            obj = self.store.get(self.key(content_hash))
+            obj = self.store.get(key)
         except ObjectNotFound:
             return None
         if obj is None or obj.body is None or len(obj.body) != self.dimension * 4:
@@ -195,5 +318,5 @@ class EmbeddingCache:
         return np.frombuffer(obj.body, dtype=VECTOR_DTYPE).astype(np.float32)
 
     def put(self, content_hash: str, vector: np.ndarray) -> None:
-        """Store a vector as raw little-endian float32 (never pickle)."""
+        """Store a vector in this cache's scope as raw little-endian float32 (never pickle)."""
         self.store.put(self.key(content_hash), np.asarray(vector, dtype=VECTOR_DTYPE).tobytes())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -25,6 +26,22 @@ class StoredObject:
     content_type: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     body: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a PUT created: the new ETag, and the version id when the bucket is versioned."""
+
+    etag: str
+    version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One key of a listing, with its last-modified time."""
+
+    key: str
+    last_modified: datetime
 
 
 class ObjectStore:
@@ -95,8 +112,8 @@ class ObjectStore:
         metadata: Mapping[str, str] | None = None,
         if_match: str | None = None,
         if_none_match: str | None = None,
-    ) -> str:
-        """Write an object, optionally only if its ETag matches / it does not exist; returns the ETag."""
+    ) -> Written:
+        """Write an object, optionally only if its ETag matches / it does not exist."""
         params: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": key,
@@ -109,11 +126,12 @@ class ObjectStore:
         if if_none_match:
             params["IfNoneMatch"] = if_none_match
         try:
-            return str(self.client.put_object(**params)["ETag"])
+            response = self.client.put_object(**params)
         except ClientError as exc:
             raise _translate(exc, key) from exc
         except BotoCoreError as exc:
             raise StorageError(f"s3 put {key}: {exc}") from exc
+        return Written(str(response["ETag"]), _version(response))
 
     def copy(
         self,
@@ -123,8 +141,10 @@ class ObjectStore:
         metadata: Mapping[str, str],
         content_type: str | None = None,
         source_etag: str | None = None,
+        if_none_match: str | None = None,
     ) -> None:
-        """Server-side copy with new user metadata; only if the source still has source_etag."""
+        """Server-side copy with new user metadata; only if the source still has source_etag and,
+        with if_none_match='*', only if nothing exists at the destination (PreconditionFailed)."""
         params: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": destination_key,
@@ -136,6 +156,11 @@ class ObjectStore:
             params["ContentType"] = content_type
         if source_etag:
             params["CopySourceIfMatch"] = source_etag
+        if if_none_match:
+            # S3 CopyObject's If-None-Match: "copies the object only if the object key name at the
+            # destination does not already exist", else 412 (409 on a concurrent write of the key).
+            # https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html
+            params["IfNoneMatch"] = if_none_match
         try:
             self.client.copy_object(**params)
         except ClientError as exc:
@@ -143,10 +168,21 @@ class ObjectStore:
         except BotoCoreError as exc:
             raise StorageError(f"s3 copy {source_key} -> {destination_key}: {exc}") from exc
 
-    def delete(self, key: str) -> None:
-        """Delete an object (S3 answers success when it is already gone)."""
+    def delete(self, key: str, *, if_match: str | None = None, version_id: str | None = None) -> None:
+        """Delete an object (S3 answers success when it is already gone).
+
+        if_match: only while the current version still has this ETag; otherwise PreconditionFailed,
+        and ObjectNotFound when there is no current version (S3's conditional deletes,
+        https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html).
+        version_id: remove that version for good instead of adding a delete marker (versioned bucket).
+        """
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if if_match:
+            params["IfMatch"] = if_match
+        if version_id:
+            params["VersionId"] = version_id
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=key)
+            self.client.delete_object(**params)
         except ClientError as exc:
             raise _translate(exc, key) from exc
         except BotoCoreError as exc:
@@ -155,6 +191,12 @@ class ObjectStore:
     def list_keys(self, prefix: str) -> Iterator[str]:
         """Every key under prefix."""
         yield from (item["Key"] for page in self._pages(prefix) for item in page.get("Contents", []))
+
+    def list_objects(self, prefix: str) -> Iterator[Listed]:
+        """Every key under prefix with its last-modified time."""
+        for page in self._pages(prefix):
+            for item in page.get("Contents", []):
+                yield Listed(item["Key"], item["LastModified"])
 
     def list_folders(self, prefix: str) -> list[str]:
         """The next path segment of every key under prefix (S3 CommonPrefixes, without the slash)."""
@@ -174,6 +216,12 @@ class ObjectStore:
             raise _translate(exc, prefix) from exc
         except BotoCoreError as exc:
             raise StorageError(f"s3 list {prefix}: {exc}") from exc
+
+
+def _version(response: Mapping[str, Any]) -> str | None:
+    # Unversioned buckets answer without a version id (or, through some endpoints, "null").
+    version = response.get("VersionId")
+    return None if not version or version == "null" else str(version)
 
 
 def _code(exc: ClientError) -> str:
