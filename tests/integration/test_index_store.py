@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 
 from conftest import BUCKET
-from docclass.errors import IndexConflict, ObjectNotFound, StorageError
-from docclass.errors import CorruptIndex, IndexUnusable, MalformedPointer, UnknownIndexFormat
+from docclass.errors import (
+    CorruptIndex,
+    IndexConflict,
+    IndexUnusable,
+    MalformedPointer,
+    ObjectNotFound,
+    StorageError,
+    UnknownIndexFormat,
+)
 from docclass.index import MAGIC, Entry, GalleryIndex
 from docclass.index_store import (
     SWEEP_GRACE_SECONDS,
