@@ -7,7 +7,12 @@ buffers ("I/O operation on closed file"). Serialising moto's object-level reques
 guarantees; the local stack does not need their parallelism.
 
 moto also ignores CopyObject's `x-amz-copy-source-if-match`, which S3 answers with 412 when the
-source has changed; docclass relies on it to never route bytes it did not classify.
+source has changed; docclass relies on it to never route bytes it did not classify. And it ignores
+CopyObject's `If-None-Match: *`, which S3 answers with 412 when the destination key exists
+("Copies the object only if the object key name at the destination does not already exist",
+https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html); docclass relies on it to
+never overwrite a routed document. (moto 5.2 does honour DeleteObject's If-Match: 412 on another
+ETag, 404 when the key has no current version, as S3 does.)
 
 And moto's S3 event notifications carry no `sequencer`, which S3 always sets on PUT and DELETE
 events and docclass uses to order changes of one key: add one from a counter, increasing in the
@@ -46,6 +51,11 @@ def _copy_source_if_match(original: Any) -> Any:
             current = self.backend.get_object(bucket, key)
             if current is not None and current.etag.strip('"') != expected.strip('"'):
                 raise PreconditionFailed("x-amz-copy-source-If-Match")
+        if self.headers.get("If-None-Match") == "*":
+            # get_object answers None for a key whose current version is a delete marker, as S3
+            # counts such a key as absent for If-None-Match.
+            if self.backend.get_object(self.bucket_name, self.parse_key_name()) is not None:
+                raise PreconditionFailed("If-None-Match")
         return original(self)
 
     wrapped: Any = functools.wraps(original)(copy_object)

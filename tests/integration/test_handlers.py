@@ -352,3 +352,103 @@ def test_folder_markers_are_ignored(s3, classify):
     event["Records"][0]["body"] = json.dumps(body)
     assert classify(event) == {"batchItemFailures": []}
     assert keys(s3) == ["inbox/2026/"]
+
+
+# -- moves never lose or overwrite a document (issue 9, point 4) ------------------------------
+
+
+def _inbox_event(etag: str, attempt: int = 1) -> dict:
+    """The events/ inbox message, for the upload with this ETag, delivered for the attempt-th time."""
+    event = load_event("sqs-inbox-put.json")
+    record = event["Records"][0]
+    body = json.loads(record["body"])
+    body["Records"][0]["s3"]["object"]["eTag"] = etag.strip('"')
+    record["body"] = json.dumps(body)
+    record["attributes"]["ApproximateReceiveCount"] = str(attempt)
+    return event
+
+
+@pytest.fixture
+def invoice_gallery(s3, gallery, page):
+    s3.put_object(Bucket=BUCKET, Key=GALLERY_KEY, Body=page("invoice"))
+    gallery(load_event("sqs-gallery-put.json"))
+
+
+DESTINATION = "classified/invoice/scans/March 2026+urgent.png"
+
+
+def test_a_newer_upload_during_the_move_survives_and_is_classified_by_its_own_event(
+    s3, invoice_gallery, classify, page
+):
+    # given a document, and a second upload to the same key that lands while the first is moved
+    first = page("invoice", 3)
+    first_etag = s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=first)["ETag"]
+    second = page("invoice", 4)
+    services.classifier().store._client = s3
+    uploaded = []
+
+    def upload_during_move(**_):
+        if not uploaded:
+            uploaded.append(s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=second)["ETag"])
+
+    s3.meta.events.register("after-call.s3.CopyObject", upload_during_move)
+    # when the first upload's event is handled
+    assert classify(_inbox_event(first_etag)) == {"batchItemFailures": []}
+    # then the first is routed and the second is still in inbox/, untouched
+    assert s3.get_object(Bucket=BUCKET, Key=DESTINATION)["Body"].read() == first
+    assert s3.get_object(Bucket=BUCKET, Key=INBOX_KEY)["Body"].read() == second
+    # and when the second upload's own event is handled, both documents are kept
+    assert classify(_inbox_event(uploaded[0])) == {"batchItemFailures": []}
+    second_name = f"classified/invoice/scans/March 2026+urgent~{uploaded[0].strip(chr(34))[:8]}.png"
+    assert keys(s3, "classified/") == sorted([DESTINATION, second_name])
+    assert s3.get_object(Bucket=BUCKET, Key=second_name)["Body"].read() == second
+    assert keys(s3, "inbox/") == []
+
+
+def test_two_documents_from_the_same_path_a_day_apart_are_both_kept(s3, invoice_gallery, classify, page):
+    # given a document already routed from inbox/scans/...
+    first = page("invoice", 3)
+    classify(_inbox_event(s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=first)["ETag"]))
+    # when another document is uploaded to the same path later and classified into the same class
+    second = page("invoice", 8)
+    etag = s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=second)["ETag"].strip('"')
+    assert classify(_inbox_event(etag)) == {"batchItemFailures": []}
+    # then the first is not overwritten, and the second has a name derived from its ETag
+    second_name = f"classified/invoice/scans/March 2026+urgent~{etag[:8]}.png"
+    assert keys(s3, "classified/") == sorted([DESTINATION, second_name])
+    assert s3.get_object(Bucket=BUCKET, Key=DESTINATION)["Body"].read() == first
+    assert s3.get_object(Bucket=BUCKET, Key=second_name)["Body"].read() == second
+    # and a redelivery of the second's message makes no third copy
+    assert classify(_inbox_event(etag, attempt=2)) == {"batchItemFailures": []}
+    assert keys(s3, "classified/") == sorted([DESTINATION, second_name])
+
+
+def test_a_redelivery_counts_as_routed_only_for_its_own_upload(s3, service_env, invoice_gallery, page):
+    # given a document routed from a path, and a later upload to the same path that a user deleted
+    classifier = services.build_classifier(Settings.from_env(), ObjectStore(BUCKET, s3))
+    first_etag = s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=page("invoice", 3))["ETag"]
+    assert classifier.classify(INBOX_KEY, event_etag=first_etag).status == "classified"
+    later_etag = s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=page("invoice", 9))["ETag"]
+    s3.delete_object(Bucket=BUCKET, Key=INBOX_KEY)
+    # when the later upload's message comes, and then the first one's again
+    later = classifier.classify(INBOX_KEY, attempt=1, event_etag=later_etag)
+    again = classifier.classify(INBOX_KEY, attempt=2, event_etag=first_etag)
+    # then only the first counts as routed; the later one is reported as vanished
+    assert (later.status, later.destination) == ("vanished", None)
+    assert (again.status, again.destination) == ("already-routed", DESTINATION)
+
+
+def test_a_copy_whose_answer_was_lost_is_not_made_twice(s3, invoice_gallery, classify, page):
+    # given a CopyObject that S3 applies and whose answer is lost (botocore sends it again: 412)
+    from test_index_store import lose_answer_once
+
+    services.classifier().store._client = s3
+    lost_copy = lose_answer_once(s3, "CopyObject", ".png")
+    lost_delete = lose_answer_once(s3, "DeleteObject", ".png")
+    etag = s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=page("invoice", 3))["ETag"]
+    # when the document is classified
+    assert classify(_inbox_event(etag)) == {"batchItemFailures": []}
+    # then both retries were seen, and the document sits in one place, once
+    assert lost_copy == [1] and lost_delete == [1]
+    assert keys(s3, "classified/") == [DESTINATION]
+    assert keys(s3, "inbox/") == []

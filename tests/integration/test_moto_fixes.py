@@ -55,3 +55,56 @@ def test_messages_older_than_the_retention_period_are_not_delivered(sqs, monkeyp
     later = moto.sqs.models.unix_time() + 120
     monkeypatch.setattr("moto.core.utils.unix_time", lambda *_: later)
     assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+
+
+# -- S3 conditions docclass relies on, as S3 documents them -----------------------------------
+
+
+def _s3_with_object():
+    import boto3
+
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket="pin-s3")
+    etag = client.put_object(Bucket="pin-s3", Key="src", Body=b"source")["ETag"]
+    return client, etag
+
+
+def _code(error) -> str:
+    return error.value.response["Error"]["Code"]
+
+
+def test_copy_with_if_none_match_refuses_an_existing_destination(s3):
+    # https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html, If-None-Match: "Copies the
+    # object only if the object key name at the destination does not already exist ... Otherwise,
+    # Amazon S3 returns a 412 Precondition Failed error."
+    from botocore.exceptions import ClientError
+
+    client, _ = _s3_with_object()
+    client.put_object(Bucket="pin-s3", Key="dst", Body=b"someone else's")
+    with pytest.raises(ClientError) as error:
+        client.copy_object(
+            Bucket="pin-s3", Key="dst", CopySource={"Bucket": "pin-s3", "Key": "src"}, IfNoneMatch="*"
+        )
+    assert _code(error) == "PreconditionFailed"
+    assert client.get_object(Bucket="pin-s3", Key="dst")["Body"].read() == b"someone else's"
+    # and a free destination is written
+    client.copy_object(
+        Bucket="pin-s3", Key="free", CopySource={"Bucket": "pin-s3", "Key": "src"}, IfNoneMatch="*"
+    )
+    assert client.get_object(Bucket="pin-s3", Key="free")["Body"].read() == b"source"
+
+
+def test_delete_with_if_match_removes_only_that_version(s3):
+    # https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html: another ETag
+    # answers 412 Precondition Failed; a key that no longer exists answers 404.
+    from botocore.exceptions import ClientError
+
+    client, etag = _s3_with_object()
+    newer = client.put_object(Bucket="pin-s3", Key="src", Body=b"newer upload")["ETag"]
+    with pytest.raises(ClientError) as error:
+        client.delete_object(Bucket="pin-s3", Key="src", IfMatch=etag)
+    assert _code(error) == "PreconditionFailed"
+    client.delete_object(Bucket="pin-s3", Key="src", IfMatch=newer)
+    with pytest.raises(ClientError) as error:
+        client.delete_object(Bucket="pin-s3", Key="src", IfMatch=newer)
+    assert _code(error) in {"NoSuchKey", "404"}

@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger
 
 from docclass.config import CLASSIFIED_PREFIX, INBOX_PREFIX
 from docclass.decide import decide
-from docclass.errors import InvalidDocument, ObjectNotFound
+from docclass.errors import InvalidDocument, ObjectNotFound, PreconditionFailed, StorageError
 from docclass.events import S3Change, process_event
 from docclass.index import GalleryIndex
 from docclass.index_store import IndexRepository, Pointer
@@ -19,6 +19,7 @@ from docclass.pipeline import DocumentEmbedder
 from docclass.routing import (
     SOURCE_ETAG_METADATA,
     destination_key,
+    destination_names,
     error_metadata,
     failed_key,
     inbox_path,
@@ -92,24 +93,28 @@ class Classifier:
         if not change.is_created or not key.startswith(INBOX_PREFIX) or is_folder_marker(key):
             logger.info("not an inbox document; ignored")
             return Outcome(key, "ignored")
-        return self.classify(key, attempt=change.attempt)
+        return self.classify(key, attempt=change.attempt, event_etag=change.etag)
 
     @tracer.capture_method
-    def classify(self, key: str, attempt: int = 1) -> Outcome:
-        """Classify one inbox document and move it; transient errors propagate for a retry."""
+    def classify(self, key: str, attempt: int = 1, event_etag: str = "") -> Outcome:
+        """Classify one inbox document and move it; transient errors propagate for a retry.
+
+        event_etag: the ETag the S3 event carried, which tells a redelivery of this very upload
+        (its copy carries that ETag) from a later upload to the same key.
+        """
         path = inbox_path(key)
         try:
             source = self.store.get(key)
         except ObjectNotFound:
-            return self._already_routed(key, path)
+            return self._already_routed(key, path, event_etag)
         assert source is not None and source.body is not None
         if attempt > 1:
             # An earlier delivery may have copied these very bytes and died before deleting the
             # source: finish that move instead of classifying again (the gallery may have changed,
             # and a second destination would duplicate the document).
-            earlier = self._copy_of(source, path)
+            earlier = self._copy_of(source.etag, path)
             if earlier is not None:
-                self.store.delete(key)
+                self._delete_source(source)
                 logger.info("finished the move of an earlier delivery", extra={"destination": earlier})
                 metrics.add_metric(name="DocumentsAlreadyRouted", unit=MetricUnit.Count, value=1)
                 return Outcome(key, "already-routed", earlier)
@@ -124,8 +129,9 @@ class Classifier:
         decision = decide(
             self.current_index().search(embedded.vector, self.neighbor_count), self.max_distance
         )
-        destination = destination_key(decision, path)
-        self._move(source, destination, result_metadata(decision, self.embedder.model_id))
+        destination = self._move(
+            source, destination_key(decision, path), result_metadata(decision, self.embedder.model_id)
+        )
         if decision.distance is not None:
             metrics.add_metric(name="NearestDistance", unit=MetricUnit.NoUnit, value=decision.distance)
         if decision.label is None:
@@ -148,45 +154,84 @@ class Classifier:
         return Outcome(key, "classified", destination, decision.label, decision.distance, decision.neighbor)
 
     def _fail(self, source: StoredObject, path: str, exc: Exception) -> Outcome:
-        destination = failed_key(path)
-        self._move(source, destination, error_metadata(str(exc), self.embedder.model_id))
+        destination = self._move(source, failed_key(path), error_metadata(str(exc), self.embedder.model_id))
         metrics.add_metric(name="DocumentsFailed", unit=MetricUnit.Count, value=1)
         logger.warning(
             "document cannot be classified", extra={"destination": destination, "reason": str(exc)}
         )
         return Outcome(source.key, "failed", destination, error=str(exc))
 
-    def _move(self, source: StoredObject, destination: str, docclass_metadata: dict[str, str]) -> None:
+    def _move(self, source: StoredObject, destination: str, docclass_metadata: dict[str, str]) -> str:
+        """Copy the source to the first free name at destination, then delete it; returns the name.
+
+        Nothing is overwritten and nothing is lost:
+        - the copy only takes a free name (CopyObject If-None-Match: *): a name held by another
+          document (the same inbox path uploaded before) is skipped for the next one
+          (routing.destination_names); a name that holds a copy of exactly this source version
+          (docclass-source-etag) is this move's own, made by an earlier delivery or by this very
+          request when S3 applied it and lost its answer (botocore's retry then gets 412);
+        - the copy only reads the bytes we classified (CopySourceIfMatch): if the source was
+          replaced meanwhile, the copy fails, the message is retried and the new bytes classified;
+        - the delete only removes the version we copied (DeleteObject If-Match): a newer upload to
+          the same key during the move stays in inbox/ for its own event.
+        """
         # Keep the uploader's own metadata; ours overwrites any docclass-* key it may carry.
         metadata = {k: v for k, v in source.metadata.items() if not k.startswith("docclass-")}
         metadata.update(docclass_metadata)
-        metadata[SOURCE_ETAG_METADATA] = source.etag.strip('"')
-        # Copy only the bytes we classified: if the source was replaced meanwhile, the copy fails
-        # with 412, the message is retried, and the new bytes get classified.
-        self.store.copy(
-            source.key,
-            destination,
-            metadata=metadata,
-            content_type=source.content_type,
-            source_etag=source.etag,
-        )
-        self.store.delete(source.key)
+        etag = source.etag.strip('"')
+        metadata[SOURCE_ETAG_METADATA] = etag
+        for name in destination_names(destination, etag):
+            try:
+                self.store.copy(
+                    source.key,
+                    name,
+                    metadata=metadata,
+                    content_type=source.content_type,
+                    source_etag=source.etag,
+                    if_none_match="*",
+                )
+            except PreconditionFailed:
+                held = self.store.head(name)
+                if held is None:
+                    raise  # the name is free: it was the source that changed (retried via SQS)
+                if held.metadata.get(SOURCE_ETAG_METADATA) != etag:
+                    logger.info("destination name taken by another document", extra={"taken": name})
+                    continue  # another document: try the next name
+            self._delete_source(source)
+            return name
+        raise StorageError(f"every name for {destination} holds another document")
 
-    def _copy_of(self, source: StoredObject, path: str) -> str | None:
-        """A destination holding a copy of exactly this source version, if one exists."""
-        for candidate in possible_destinations(path, self.store.list_folders(CLASSIFIED_PREFIX)):
+    def _delete_source(self, source: StoredObject) -> None:
+        """Delete the inbox object if it is still the version we routed (conditional delete)."""
+        try:
+            self.store.delete(source.key, if_match=source.etag)
+        except PreconditionFailed:
+            logger.info("a newer upload replaced the document during its move; left for its own event")
+        except ObjectNotFound:
+            pass  # gone already: an earlier attempt's delete whose answer was lost, or a user
+
+    def _copy_of(self, etag: str, path: str) -> str | None:
+        """A destination holding a copy of exactly this source version (by ETag), if one exists."""
+        etag = etag.strip('"')
+        if not etag:
+            return None
+        for candidate in possible_destinations(path, self.store.list_folders(CLASSIFIED_PREFIX), etag):
             head = self.store.head(candidate)
-            if head is not None and head.metadata.get(SOURCE_ETAG_METADATA) == source.etag.strip('"'):
+            if head is not None and head.metadata.get(SOURCE_ETAG_METADATA) == etag:
                 return candidate
         return None
 
-    def _already_routed(self, key: str, path: str) -> Outcome:
-        """A redelivered message: the source is gone; find where an earlier delivery put it."""
-        for candidate in possible_destinations(path, self.store.list_folders(CLASSIFIED_PREFIX)):
-            if self.store.head(candidate) is not None:
-                logger.info("already routed by an earlier delivery", extra={"destination": candidate})
-                metrics.add_metric(name="DocumentsAlreadyRouted", unit=MetricUnit.Count, value=1)
-                return Outcome(key, "already-routed", candidate)
+    def _already_routed(self, key: str, path: str, event_etag: str) -> Outcome:
+        """A redelivered message: the source is gone; find where an earlier delivery put it.
+
+        Only a copy of the very upload the event describes counts: a document routed from the same
+        path before (another ETag) does not make this one "routed".
+        """
+        earlier = self._copy_of(event_etag, path)
+        if earlier is not None:
+            logger.info("already routed by an earlier delivery", extra={"destination": earlier})
+            metrics.add_metric(name="DocumentsAlreadyRouted", unit=MetricUnit.Count, value=1)
+            return Outcome(key, "already-routed", earlier)
         logger.warning("source is gone and was not routed by docclass (deleted by a user?)")
         metrics.add_metric(name="DocumentsVanished", unit=MetricUnit.Count, value=1)
         return Outcome(key, "vanished")

@@ -80,11 +80,32 @@ def destination_key(decision: Decision, path: str) -> str:
     return f"{CLASSIFIED_PREFIX}{decision.label}/{path}"
 
 
-def possible_destinations(path: str, labels: Iterable[str]) -> list[str]:
-    """Every key a document with this inbox path may have been routed to."""
-    return [f"{UNCLASSIFIED_PREFIX}{path}", failed_key(path)] + [
+def destination_names(key: str, etag: str) -> list[str]:
+    """The names a document may take at a destination, in the order they are tried.
+
+    The key itself first; when another document already holds it (the same inbox path uploaded
+    again, a day later), the name with the first 8 characters of this document's ETag before the
+    extension ("scan.png" -> "scan~1a2b3c4d.png"), then with the whole ETag: deterministic, so a
+    redelivery finds the copy it made, and never the name of another document.
+    """
+    tag = re.sub(r"[^0-9A-Za-z]", "", etag)
+    folder, slash, name = key.rpartition("/")
+    stem, dot, extension = name.rpartition(".")
+    if not stem:  # no extension (or a dot file): the tag goes at the end
+        stem, dot, extension = name, "", ""
+    names = [key]
+    for suffix in dict.fromkeys((tag[:8], tag)):  # one name when the ETag is short
+        if suffix:
+            names.append(f"{folder}{slash}{stem}~{suffix}{dot}{extension}")
+    return names
+
+
+def possible_destinations(path: str, labels: Iterable[str], etag: str = "") -> list[str]:
+    """Every key a document with this inbox path (and ETag) may have been routed to."""
+    primary = [f"{UNCLASSIFIED_PREFIX}{path}", failed_key(path)] + [
         f"{CLASSIFIED_PREFIX}{label}/{path}" for label in labels
     ]
+    return [name for key in primary for name in destination_names(key, etag)]
 
 
 def failed_key(path: str) -> str:
