@@ -51,11 +51,11 @@ def _copy_source_if_match(original: Any) -> Any:
             current = self.backend.get_object(bucket, key)
             if current is not None and current.etag.strip('"') != expected.strip('"'):
                 raise PreconditionFailed("x-amz-copy-source-If-Match")
-        if self.headers.get("If-None-Match") == "*":
-            # get_object answers None for a key whose current version is a delete marker, as S3
-            # counts such a key as absent for If-None-Match.
-            if self.backend.get_object(self.bucket_name, self.parse_key_name()) is not None:
-                raise PreconditionFailed("If-None-Match")
+        # get_object answers None for a key whose current version is a delete marker, as S3 counts
+        # such a key as absent for If-None-Match.
+        destination_exists = self.backend.get_object(self.bucket_name, self.parse_key_name()) is not None
+        if self.headers.get("If-None-Match") == "*" and destination_exists:
+            raise PreconditionFailed("If-None-Match")
         return original(self)
 
     wrapped: Any = functools.wraps(original)(copy_object)
