@@ -8,6 +8,7 @@ import pytest
 
 from conftest import BUCKET, load_event, load_handler
 from docclass import services
+from docclass.classify import Classifier
 from docclass.config import Settings
 from docclass.index_store import IndexRepository
 from docclass.local_embedder import MODEL_ID as LOCAL_MODEL
@@ -223,22 +224,68 @@ def test_relabelling_by_moving_between_prefixes(s3, gallery, page):
     assert index_of(s3) == {"gallery/form/x.png": "form"}
 
 
-def test_classifier_rereads_the_index_only_when_the_pointer_changes(s3, service_env, page):
+def test_classifier_rereads_the_index_only_when_the_pointer_changed_and_at_most_every_period(
+    s3, service_env, page
+):
+    # given a classifier that checks the index pointer at most every 30 s (a clock we move by hand)
+    settings = Settings.from_env()
+    store = ObjectStore(BUCKET, s3)
+    indexer = services.build_gallery_indexer(settings, store)
+    now = [100.0]
+    base = services.build_classifier(settings, store)
+    classifier = Classifier(store, base.embedder, base.repository, refresh_seconds=30, clock=lambda: now[0])
+    checks = []
+    changed_since = classifier.repository.changed_since
+    classifier.repository.changed_since = lambda pointer: checks.append(now[0]) or changed_since(pointer)
+
+    def classify(i: int) -> str | None:
+        s3.put_object(Bucket=BUCKET, Key=f"inbox/{i}.png", Body=page("invoice", i))
+        return classifier.classify(f"inbox/{i}.png").label
+
+    s3.put_object(Bucket=BUCKET, Key="gallery/letter/1.png", Body=page("letter"))
+    indexer.handle_event(_gallery_batch([("ObjectCreated:Put", "gallery/letter/1.png", "01")]))
+    assert [classify(i) for i in range(3)] == ["letter"] * 3
+    assert classifier.index_loads == 1 and checks == []  # within the period: not even a check
+    # when the gallery changes, the change is not seen before the period is over
+    s3.put_object(Bucket=BUCKET, Key="gallery/invoice/1.png", Body=page("invoice"))
+    indexer.handle_event(_gallery_batch([("ObjectCreated:Put", "gallery/invoice/1.png", "01")]))
+    now[0] += 29
+    assert classify(7) == "letter"
+    # and after it, the pointer is checked, the index read again once, and used
+    now[0] += 2
+    assert classify(8) == "invoice"
+    assert classify(9) == "invoice"
+    assert classifier.index_loads == 2 and checks == [131.0]
+    # an unchanged pointer costs a check, not a download
+    now[0] += 31
+    assert classify(10) == "invoice"
+    assert classifier.index_loads == 2 and checks == [131.0, 162.0]
+
+
+def test_a_reload_lets_go_of_the_old_index_before_reading_the_new(s3, service_env, page):
+    # given a classifier holding an index, and a gallery change
     settings = Settings.from_env()
     store = ObjectStore(BUCKET, s3)
     indexer = services.build_gallery_indexer(settings, store)
     classifier = services.build_classifier(settings, store)
+    classifier.refresh_seconds = 0
     s3.put_object(Bucket=BUCKET, Key="gallery/letter/1.png", Body=page("letter"))
     indexer.handle_event(_gallery_batch([("ObjectCreated:Put", "gallery/letter/1.png", "01")]))
-    for i in range(3):
-        s3.put_object(Bucket=BUCKET, Key=f"inbox/{i}.png", Body=page("invoice", i))
-        assert classifier.classify(f"inbox/{i}.png").label == "letter"
-    assert classifier.index_loads == 1
+    old = classifier.current_index()
     s3.put_object(Bucket=BUCKET, Key="gallery/invoice/1.png", Body=page("invoice"))
     indexer.handle_event(_gallery_batch([("ObjectCreated:Put", "gallery/invoice/1.png", "01")]))
-    s3.put_object(Bucket=BUCKET, Key="inbox/9.png", Body=page("invoice", 9))
-    assert classifier.classify("inbox/9.png").label == "invoice"
-    assert classifier.index_loads == 2
+    held_while_loading = []
+    load = classifier.repository.load
+
+    def spying_load():
+        held_while_loading.append(classifier._index)
+        return load()
+
+    classifier.repository.load = spying_load
+    # when it reloads, then it held no index while the new one was read
+    new = classifier.current_index()
+    assert held_while_loading == [None]
+    assert new is not old and len(new) == 2
 
 
 def test_redelivery_after_a_crash_between_copy_and_delete_finishes_that_move(s3, gallery, classify, page):
@@ -452,3 +499,49 @@ def test_a_copy_whose_answer_was_lost_is_not_made_twice(s3, invoice_gallery, cla
     assert lost_copy == [1] and lost_delete == [1]
     assert keys(s3, "classified/") == [DESTINATION]
     assert keys(s3, "inbox/") == []
+
+
+# -- an index that cannot be used (issue 9, point 9) ---------------------------------------------
+
+
+@pytest.fixture
+def fresh_container(monkeypatch):
+    """A new Lambda container: nothing logged "once" yet; yields what the functions log."""
+    import io
+
+    from docclass import observability
+
+    monkeypatch.setattr(observability, "_LOGGED_ONCE", set())
+    handler = observability.logger.registered_handler
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    yield stream
+    handler.setStream(previous)
+
+
+POINTER = f"index/{LOCAL_MODEL}/1024/CURRENT.json"
+
+
+@pytest.mark.parametrize("function", ["classify", "gallery"])
+def test_an_unusable_index_gives_every_message_back_and_is_logged_once(
+    function, s3, gallery, classify, page, fresh_container, capsys
+):  # capsys: the metrics (EMF lines); fresh_container: the log
+    # given a pointer that is not what docclass writes, and a document for each function
+    s3.put_object(Bucket=BUCKET, Key=POINTER, Body=b"not json")
+    s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=page("invoice", 3))
+    s3.put_object(Bucket=BUCKET, Key=GALLERY_KEY, Body=page("invoice"))
+    handler, event = {
+        "classify": (classify, "sqs-inbox-put.json"),
+        "gallery": (gallery, "sqs-gallery-put.json"),
+    }[function]
+    message = load_event(event)["Records"][0]["messageId"]
+    capsys.readouterr()
+    # when two batches arrive in the same container
+    responses = [handler(load_event(event)) for _ in range(2)]
+    out, log = capsys.readouterr().out, fresh_container.getvalue()
+    # then every message goes back to the queue (then the DLQ), nothing is routed or indexed,
+    assert responses == [{"batchItemFailures": [{"itemIdentifier": message}]}] * 2
+    assert keys(s3, "inbox/") == [INBOX_KEY] and keys(s3, "failed/") == [] and keys(s3, "classified/") == []
+    # the reason is logged once with what to do, and counted each time
+    assert log.count(f"delete {POINTER}") == 1
+    assert out.count('"IndexUnusable":[1.0]') == 2

@@ -140,13 +140,16 @@ def test_concurrent_writers_from_threads_lose_no_update(s3):
     )
 
 
-def test_load_if_changed_is_none_while_the_pointer_is_unchanged(repo):
+def test_changed_since_tells_a_new_pointer_from_the_one_in_hand(repo, s3):
+    assert not repo.changed_since(None)  # no index yet, none now
     repo.commit(upsert("gallery/a/1.png"))
+    assert repo.changed_since(None)
     _, pointer = repo.load()
-    assert repo.load_if_changed(pointer.etag) is None
+    assert not repo.changed_since(pointer)
     repo.commit(upsert("gallery/a/2.png"))
-    reloaded = repo.load_if_changed(pointer.etag)
-    assert reloaded is not None and len(reloaded[0]) == 2
+    assert repo.changed_since(pointer)
+    s3.delete_object(Bucket=BUCKET, Key=repo.pointer_key)
+    assert repo.changed_since(pointer)
 
 
 def test_each_model_and_dimension_has_its_own_index(s3):

@@ -33,6 +33,7 @@ class Settings:
     max_distance: float | None = None
     embedder: str = "bedrock"
     gallery_embed_concurrency: int = 4
+    index_refresh_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if not self.bucket:
@@ -47,6 +48,8 @@ class Settings:
             raise ConfigError(
                 f"GALLERY_EMBED_CONCURRENCY must be in 1..{MAX_EMBED_CONCURRENCY}, got {self.gallery_embed_concurrency}"
             )
+        if not 0 <= self.index_refresh_seconds <= 3600:
+            raise ConfigError(f"INDEX_REFRESH_SECONDS must be in 0..3600, got {self.index_refresh_seconds}")
         if self.embedder not in EMBEDDERS:
             raise ConfigError(f"EMBEDDER must be one of {EMBEDDERS}, got {self.embedder!r}")
 
@@ -62,6 +65,7 @@ class Settings:
             max_distance=_optional_float(env, "MAX_DISTANCE"),
             embedder=(env.get("EMBEDDER", cls.embedder) or cls.embedder).lower(),
             gallery_embed_concurrency=_int(env, "GALLERY_EMBED_CONCURRENCY", cls.gallery_embed_concurrency),
+            index_refresh_seconds=_float(env, "INDEX_REFRESH_SECONDS", cls.index_refresh_seconds),
         )
 
 
@@ -73,6 +77,11 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _optional_float(env, name)
+    return default if value is None else value
 
 
 def _optional_float(env: Mapping[str, str], name: str) -> float | None:

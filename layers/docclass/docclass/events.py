@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from docclass.errors import IndexUnusable
 from docclass.observability import MetricUnit, metrics
 
 logger = Logger(child=True)
@@ -72,6 +73,11 @@ def parse_s3_notification(body: Mapping[str, Any], attempt: int = 1) -> list[S3C
     return changes
 
 
+def message_ids(event: Mapping[str, Any]) -> list[str]:
+    """The SQS message ids of a batch ([] for a plain S3 event)."""
+    return [record["messageId"] for record in event["Records"]] if is_sqs_event(event) else []
+
+
 def is_sqs_event(event: Mapping[str, Any]) -> bool:
     """True for an SQS batch, False for a plain S3 notification."""
     records = event.get("Records") or []
@@ -120,6 +126,10 @@ def process_event(
         logger.append_keys(object_key=change.key, s3_event=change.event_name)
         try:
             return handle(change)
+        except IndexUnusable:
+            # Logged once per container where it was found, with what to do; not per message.
+            metrics.add_metric(name="ChangesRetried", unit=MetricUnit.Count, value=1)
+            raise
         except Exception:
             logger.exception("change not processed; it will be retried")
             metrics.add_metric(name="ChangesRetried", unit=MetricUnit.Count, value=1)

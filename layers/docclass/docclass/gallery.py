@@ -12,11 +12,11 @@ import numpy as np
 from aws_lambda_powertools import Logger
 
 from docclass.config import GALLERY_PREFIX
-from docclass.errors import InvalidDocument, ObjectNotFound
-from docclass.events import S3Change, iter_changes, process_event
+from docclass.errors import IndexUnusable, InvalidDocument, ObjectNotFound
+from docclass.events import S3Change, is_sqs_event, iter_changes, message_ids, process_event
 from docclass.index import Entry, GalleryIndex
 from docclass.index_store import CommitResult, IndexRepository
-from docclass.observability import MetricUnit, metrics, tracer
+from docclass.observability import MetricUnit, error_once, metrics, tracer
 from docclass.pipeline import DocumentEmbedder, Embedded
 from docclass.routing import gallery_label, is_folder_marker
 from docclass.store import ObjectStore
@@ -195,9 +195,18 @@ class GalleryIndexer:
         """Prepare every change of an SQS batch (or plain S3 event), then commit them in one write.
 
         Messages whose preparation failed are reported as batch item failures and retried; if the
-        commit itself fails, the exception fails the whole batch, which SQS then redelivers.
+        commit itself fails, the exception fails the whole batch, which SQS then redelivers. An
+        index that cannot be used (IndexUnusable) is logged once per container with what to do,
+        counted, and every message of the batch is given back.
         """
         with self._prefetching(event) as prefetched:
             outcome = process_event(event, context, lambda change: self.prepare(change, prefetched))
-        self.commit([op for op in outcome.results if op is not None])
+        try:
+            self.commit([op for op in outcome.results if op is not None])
+        except IndexUnusable as exc:
+            metrics.add_metric(name="IndexUnusable", unit=MetricUnit.Count, value=1)
+            error_once(str(exc), error_type=type(exc).__name__)
+            if not is_sqs_event(event):
+                raise
+            return {"batchItemFailures": [{"itemIdentifier": i} for i in message_ids(event)]}
         return outcome.response

@@ -161,15 +161,15 @@ class IndexRepository:
                 self._sleep(random.uniform(0, min(2.0, 0.01 * 2**attempt)))  # noqa: S311 - jitter, not crypto
         raise StorageError(f"index snapshot named by {self.pointer_key} keeps disappearing")
 
-    def load_if_changed(self, etag: str | None) -> tuple[GalleryIndex, Pointer | None] | None:
-        """Like load(), but None when the pointer still has ETag etag (a cheap conditional GET)."""
-        if etag is not None:
-            try:
-                if self.store.get(self.pointer_key, if_none_match=etag) is None:
-                    return None
-            except ObjectNotFound:
-                return self.empty(), None
-        return self.load()
+    def changed_since(self, pointer: Pointer | None) -> bool:
+        """Whether the pointer differs from this one (None: there was none): a conditional GET, 304
+        while it is unchanged, so a check costs one small request and no download."""
+        if pointer is None:
+            return self.read_pointer() is not None
+        try:
+            return self.store.get(self.pointer_key, if_none_match=pointer.etag) is not None
+        except ObjectNotFound:
+            return True  # the pointer was deleted: the index starts again
 
     def _read_snapshot(self, pointer: Pointer) -> GalleryIndex:
         obj = self.store.get(pointer.snapshot)

@@ -49,6 +49,7 @@ def build_classifier(settings: Settings, store: ObjectStore | None = None) -> Cl
         repository,
         neighbor_count=settings.neighbor_count,
         max_distance=settings.max_distance,
+        refresh_seconds=settings.index_refresh_seconds,
     )
 
 
