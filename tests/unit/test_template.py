@@ -359,3 +359,32 @@ def test_max_distance_rejects_what_no_distance_can_be(sam_template: dict[str, An
 
     # When CloudFormation matches the value against it, then it fails
     assert re.fullmatch(pattern, value) is None
+
+
+def _lifecycle_rules(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    return resources["DocumentBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+
+
+def test_inbox_embeddings_expire_and_gallery_embeddings_stay(resources: dict[str, Any]) -> None:
+    from docclass.index_store import EmbeddingCache
+
+    # the prefixes the two functions' caches write under (bucket and model do not matter here)
+    inbox = EmbeddingCache(None, "m", 256, "inbox").prefix  # type: ignore[arg-type]
+    gallery = EmbeddingCache(None, "m", 256, "gallery").prefix  # type: ignore[arg-type]
+    expiring = [r.get("Prefix", "") for r in _lifecycle_rules(resources) if "ExpirationInDays" in r]
+    assert any(inbox.startswith(prefix) and prefix.startswith("embeddings/inbox/") for prefix in expiring)
+    assert not any(gallery.startswith(prefix) for prefix in expiring)  # an empty prefix would cover it too
+
+
+def test_replaced_index_snapshots_do_not_linger_as_noncurrent_versions(resources: dict[str, Any]) -> None:
+    from docclass.index_store import IndexRepository
+
+    root = IndexRepository(None, "m", 256).root  # type: ignore[arg-type]
+    rules = [r for r in _lifecycle_rules(resources) if root.startswith(r.get("Prefix", ""))]
+    days = min(
+        r["NoncurrentVersionExpiration"]["NoncurrentDays"]
+        for r in rules
+        if "NoncurrentVersionExpiration" in r
+    )
+    assert days <= 1
+    assert any(r.get("ExpiredObjectDeleteMarker") for r in rules)
