@@ -8,6 +8,7 @@ from docclass.errors import InvalidGalleryKey
 from docclass.routing import (
     Decision,
     destination_key,
+    destination_names,
     error_metadata,
     failed_key,
     gallery_label,
@@ -72,3 +73,24 @@ def test_error_metadata_is_one_bounded_ascii_line():
     assert "\n" not in meta["docclass-error"]
     assert meta["docclass-error"].isascii()
     assert len(meta["docclass-error"]) < 2048
+
+
+@pytest.mark.parametrize(
+    ("key", "second", "third"),
+    [
+        ("classified/a/scan.png", "classified/a/scan~0123abcd.png", "classified/a/scan~0123abcdef45672.png"),
+        ("failed/2026/x.y/no-extension", "failed/2026/x.y/no-extension~0123abcd", None),
+        ("unclassified/.hidden", "unclassified/.hidden~0123abcd", None),
+        ("classified/a/archive.tar.gz", "classified/a/archive.tar~0123abcd.gz", None),
+    ],
+)
+def test_a_taken_destination_name_gives_way_to_names_from_the_etag(key, second, third):
+    names = destination_names(key, '"0123abcdef4567-2"')
+    assert names[:2] == [key, second]
+    assert len(names) == 3 and len(set(names)) == 3
+    if third:
+        assert names[2] == third
+
+
+def test_without_an_etag_a_destination_has_one_name():
+    assert destination_names("classified/a/scan.png", "") == ["classified/a/scan.png"]
