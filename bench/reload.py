@@ -57,14 +57,16 @@ def status(field):
             return int(line.split()[1]) * 1024
 from docclass.classify import Classifier
 from docclass.config import Settings
+from docclass.index_store import IndexRepository
 from docclass.services import build_classifier
 mode, bucket, model, d = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-base = build_classifier(Settings(bucket=bucket, model_id=model, dimension=d, embedder="local"))
-base.repository.model_id = model
+base = build_classifier(Settings(bucket=bucket, dimension=d, embedder="local"))
 now = [0.0]
-classifier = Classifier(base.store, base.embedder, base.repository, refresh_seconds=30, clock=lambda: now[0])
+repository = IndexRepository(base.store, model, d)  # the benchmark's index, written by WRITER_CHILD
+classifier = Classifier(base.store, base.embedder, repository, refresh_seconds=30, clock=lambda: now[0])
 first = classifier.current_index()
 vectors = len(first)
+assert vectors > 0, "the benchmark's index was not found"
 del first
 print(json.dumps({"loaded_rss": status("VmRSS"), "vectors": vectors}), flush=True)
 sys.stdin.readline()

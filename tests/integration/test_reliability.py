@@ -53,6 +53,17 @@ def dead_letter_keys(stack: LocalStack) -> list[str]:
     return keys
 
 
+def gallery_and_index(s3, bucket: str):
+    """{gallery key: (label, SHA-256)} of the objects under gallery/ now, and the index (256-d)."""
+    store = ObjectStore(bucket, s3)
+    expected = {}
+    for key in all_keys(s3, bucket, "gallery/"):
+        obj = store.get(key)
+        expected[key] = (gallery_label(key, obj.metadata), hashlib.sha256(obj.body).hexdigest())
+    index, _ = IndexRepository(store, MODEL_ID, 256).load()
+    return expected, index
+
+
 # -- the bad-input catalogue ---------------------------------------------------------------
 
 
@@ -261,12 +272,7 @@ def test_eight_concurrent_gallery_writers_lose_nothing():
         with ThreadPoolExecutor(6) as pool:
             list(pool.map(upload, range(520)))
         stack.wait_until_idle(timeout=300)
-        store = ObjectStore(bucket, s3)
-        expected = {}
-        for key in all_keys(s3, bucket, "gallery/"):
-            obj = store.get(key)
-            expected[key] = (gallery_label(key, obj.metadata), hashlib.sha256(obj.body).hexdigest())
-        index, _ = IndexRepository(store, MODEL_ID, 256).load()
+        expected, index = gallery_and_index(s3, bucket)
         writers = {b.function for b in stack.batches}
         busiest = max(Counter(b.function for b in stack.batches).values())
 
@@ -303,12 +309,7 @@ def test_gallery_ingest_under_lost_s3_answers_keeps_the_index_equal_to_the_galle
                     )
             s3.delete_object(Bucket=bucket, Key=f"gallery/l{wave}/img {wave * 60 + wave:03d}.png")
             stack.wait_until_idle(timeout=120)
-        store = ObjectStore(bucket, s3)
-        expected = {}
-        for key in all_keys(s3, bucket, "gallery/"):
-            obj = store.get(key)
-            expected[key] = (gallery_label(key, obj.metadata), hashlib.sha256(obj.body).hexdigest())
-        index, _ = IndexRepository(store, MODEL_ID, 256).load()
+        expected, index = gallery_and_index(s3, bucket)
         # and documents that are exact copies of some examples are uploaded
         for i in (6, 67, 128, 239):
             s3.put_object(Bucket=bucket, Key=f"inbox/copy-{i}.png", Body=_noise_png(i))
