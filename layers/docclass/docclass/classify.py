@@ -14,6 +14,7 @@ from docclass.errors import InvalidDocument, ObjectNotFound
 from docclass.events import S3Change, process_event
 from docclass.index import GalleryIndex
 from docclass.index_store import IndexRepository, Pointer
+from docclass.invocation import NO_BUDGET, InvocationGuard, TimeBudget
 from docclass.observability import MetricUnit, count_per_label, metrics, tracer
 from docclass.pipeline import DocumentEmbedder
 from docclass.routing import (
@@ -59,12 +60,14 @@ class Classifier:
         *,
         neighbor_count: int = 1,
         max_distance: float | None = None,
+        budget: TimeBudget = NO_BUDGET,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.repository = repository
         self.neighbor_count = neighbor_count
         self.max_distance = max_distance
+        self.budget = budget
         self._index: GalleryIndex | None = None
         self._pointer: Pointer | None = None
         self.index_loads = 0
@@ -83,8 +86,12 @@ class Classifier:
         return self._index
 
     def handle_event(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-        """Classify every document of an SQS batch (or plain S3 event); report the failed messages."""
-        return process_event(event, context, self.handle).response
+        """Classify every document of an SQS batch (or plain S3 event); report the failed messages.
+
+        A document starts only while the invocation has time for its worst case (self.budget), and
+        not after the model answered "throttled" or "misconfigured": the others go back to the queue.
+        """
+        return process_event(event, context, self.handle, InvocationGuard(context, self.budget)).response
 
     def handle(self, change: S3Change) -> Outcome:
         """Classify the object of an ObjectCreated event under inbox/."""

@@ -9,6 +9,7 @@ from docclass.config import Settings
 from docclass.embeddings import Embedder
 from docclass.gallery import GalleryIndexer
 from docclass.index_store import EmbeddingCache, IndexRepository
+from docclass.invocation import classify_budget, gallery_budget
 from docclass.pipeline import DocumentEmbedder
 from docclass.store import ObjectStore
 
@@ -34,7 +35,13 @@ def build_gallery_indexer(settings: Settings, store: ObjectStore | None = None) 
     """A GalleryIndexer for these settings."""
     store = store or ObjectStore(settings.bucket)
     embedder, repository = _parts(settings, store)
-    return GalleryIndexer(store, embedder, repository, embed_concurrency=settings.gallery_embed_concurrency)
+    return GalleryIndexer(
+        store,
+        embedder,
+        repository,
+        embed_concurrency=settings.gallery_embed_concurrency,
+        budget=gallery_budget(settings),
+    )
 
 
 def build_classifier(settings: Settings, store: ObjectStore | None = None) -> Classifier:
@@ -47,6 +54,7 @@ def build_classifier(settings: Settings, store: ObjectStore | None = None) -> Cl
         repository,
         neighbor_count=settings.neighbor_count,
         max_distance=settings.max_distance,
+        budget=classify_budget(settings),
     )
 
 
