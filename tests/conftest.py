@@ -107,7 +107,8 @@ class FakeLambdaContext:
     """The attributes Powertools reads from a Lambda context, with a clock the test controls.
 
     remaining_ms only goes down when the test (or a fake it injects) calls spend(): an invocation
-    can run out of time without any real waiting.
+    can run out of time without any real waiting. It starts at GalleryFunction's Timeout (300 s),
+    the longer of the two, so that a test's handler call is never short of time unless it says so.
     """
 
     function_name: str = "docclass-test"
@@ -115,7 +116,7 @@ class FakeLambdaContext:
     memory_limit_in_mb: int = 1024
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:docclass-test"
     aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
-    remaining_ms: int = 60_000
+    remaining_ms: int = 300_000
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()

@@ -151,7 +151,9 @@ def test_a_misconfiguration_is_logged_once_per_container_and_counted_every_time(
     # when: three warm invocations meet the same misconfiguration (one of them twice: a worker
     # thread and the message's own thread see the same exception)
     for _ in range(3):
-        error = EmbeddingMisconfigured("Bedrock ValidationException (The provided model identifier is invalid.)", "fix the id")
+        error = EmbeddingMisconfigured(
+            "Bedrock ValidationException (The provided model identifier is invalid.)", "fix the id"
+        )
         guard = InvocationGuard(FakeLambdaContext())
         guard.observe(error)
         guard.observe(error)

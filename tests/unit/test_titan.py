@@ -287,7 +287,10 @@ MISCONFIGURED_VALIDATION_MESSAGES = {
         "Retry your request with the ID or ARN of an inference profile that contains this model.",
         "inference profile",
     ),
-    "account-not-authorized": ("Your account is not authorized to invoke this API operation.", "Model access"),
+    "account-not-authorized": (
+        "Your account is not authorized to invoke this API operation.",
+        "Model access",
+    ),
     "no-access-to-model": ("You don't have access to the model with the specified model ID.", "Model access"),
     "operation-not-allowed": ("Operation not allowed", "Model access"),
 }
@@ -332,16 +335,22 @@ def test_a_validation_error_about_the_image_still_rejects_the_document(bedrock, 
     assert str(caught.value) == service_message
 
 
-@pytest.mark.parametrize(("code", "status"), [("ThrottlingException", 429), ("ServiceQuotaExceededException", 400)])
+@pytest.mark.parametrize(
+    ("code", "status"), [("ThrottlingException", 429), ("ServiceQuotaExceededException", 400)]
+)
 def test_throttling_and_quota_are_told_apart_from_other_unavailability(bedrock, rgb_page, code, status):
     client, stubber = bedrock
-    stubber.add_client_error("invoke_model", code, "Too many requests", status, expected_params=expected_call())
+    stubber.add_client_error(
+        "invoke_model", code, "Too many requests", status, expected_params=expected_call()
+    )
 
     with pytest.raises(EmbeddingThrottled):
         TitanEmbedder(bedrock_client=client).embed(rgb_page)
 
 
-@pytest.mark.parametrize("code", ["ModelTimeoutException", "ServiceUnavailableException", "ModelErrorException"])
+@pytest.mark.parametrize(
+    "code", ["ModelTimeoutException", "ServiceUnavailableException", "ModelErrorException"]
+)
 def test_a_model_timeout_or_outage_is_not_throttling(bedrock, rgb_page, code):
     client, stubber = bedrock
     stubber.add_client_error("invoke_model", code, "try later", 503, expected_params=expected_call())
