@@ -152,37 +152,41 @@ def process_event(
             deferred += 1
             raise
 
-    try:
-        if not is_sqs_event(event):
-            results: list[Any] = []
-            errors: list[Exception] = []
-            for change in parse_s3_notification(event):
-                try:
-                    results.extend(admitted([change]))
-                except Exception as exc:
-                    errors.append(exc)
-            if errors:
-                raise errors[0]
-            return BatchOutcome(results, {"batchItemFailures": []})
+    if not is_sqs_event(event):
+        results: list[Any] = []
+        errors: list[Exception] = []
+        for change in parse_s3_notification(event):
+            try:
+                results.extend(admitted([change]))
+            except Exception as exc:
+                errors.append(exc)
+        _report(guard, deferred)
+        if errors:
+            raise errors[0]
+        return BatchOutcome(results, {"batchItemFailures": []})
 
-        def record_handler(record: SQSRecord) -> list[T]:
-            attempt = int(record.attributes.approximate_receive_count or 1)
-            return admitted(parse_s3_notification(record.json_body, attempt))
+    def record_handler(record: SQSRecord) -> list[T]:
+        attempt = int(record.attributes.approximate_receive_count or 1)
+        return admitted(parse_s3_notification(record.json_body, attempt))
 
-        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        with processor(records=list(event["Records"]), handler=record_handler, lambda_context=context):
-            processed = processor.process()
-        results = [item for status, result, _ in processed if status == "success" for item in result]
-        return BatchOutcome(results, dict(processor.response()))
-    finally:
-        guard.flush()
-        if deferred:
-            logger.warning(
-                "messages given back to the queue unstarted",
-                extra={
-                    "messages": deferred,
-                    "reason": guard.breaker or "too little time left in this invocation",
-                    "remaining_ms": guard.remaining_ms(),
-                },
-            )
-            metrics.add_metric(name="ChangesDeferred", unit=MetricUnit.Count, value=deferred)
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    with processor(records=list(event["Records"]), handler=record_handler, lambda_context=context):
+        processed = processor.process()
+    _report(guard, deferred)
+    results = [item for status, result, _ in processed if status == "success" for item in result]
+    return BatchOutcome(results, dict(processor.response()))
+
+
+def _report(guard: InvocationGuard, deferred: int) -> None:
+    """Once per batch: the misconfigurations met, and how many messages went back unstarted, and why."""
+    guard.flush()
+    if deferred:
+        logger.warning(
+            "messages given back to the queue unstarted",
+            extra={
+                "messages": deferred,
+                "reason": guard.breaker or "too little time left in this invocation",
+                "remaining_ms": guard.remaining_ms(),
+            },
+        )
+        metrics.add_metric(name="ChangesDeferred", unit=MetricUnit.Count, value=deferred)
