@@ -159,6 +159,23 @@ def test_an_invalid_model_id_sends_the_document_back_to_the_queue_not_to_failed(
     assert len(calls) == 1
 
 
+def test_once_the_model_id_is_known_invalid_the_rest_of_the_batch_goes_back_without_calling_it(
+    s3, titan_errors, page
+):
+    # given: three documents and a model id Bedrock does not know in this region
+    stubber, calls = titan_errors
+    stubber.add_client_error("invoke_model", "ValidationException", INVALID_MODEL_ID, 400)
+    doc_keys = [f"inbox/batch/{i}.png" for i in range(3)]
+    for i, key in enumerate(doc_keys):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=page("form", i))
+    # when
+    response = load_handler("classify").lambda_handler(inbox_batch(doc_keys), FakeLambdaContext())
+    # then: one model call, all three back to the queue, none in failed/
+    assert len(calls) == 1
+    assert failed_ids(response) == ["m-0", "m-1", "m-2"]
+    assert keys(s3) == sorted(doc_keys)
+
+
 def test_a_misconfiguration_is_logged_once_per_container_with_the_fix_and_counted_every_time(
     s3, titan_errors, page, monkeypatch
 ):

@@ -1,10 +1,13 @@
 """One invocation's time and model budget: give messages back before Lambda's timeout or after a breaker trips.
 
-A Lambda invocation that reaches its timeout returns nothing: its batchItemFailures are lost and
-the whole SQS batch becomes visible again, the messages already done included
-(https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html: "If the invocation
-fails or times out, every message in the batch will be returned to the queue"). So before each
-message starts, the handlers check `context.get_remaining_time_in_millis()` against the worst case
+A Lambda invocation that reaches its timeout returns nothing: its batchItemFailures are lost and,
+as for any failed invocation, the whole SQS batch becomes visible again after the visibility
+timeout, the messages already done included (Lambda developer guide:
+https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html and
+https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html; the guide's earlier
+retries page named timeouts explicitly, github.com/awsdocs/aws-lambda-developer-guide/pull/114).
+Under throttling each such delivery counts towards maxReceiveCount: the whole batch can end in
+the dead-letter queue. So before each message starts, the handlers check `context.get_remaining_time_in_millis()` against the worst case
 of one message plus what they must keep to finish (the gallery's index commit, the response), and
 report the messages they cannot finish in time as batch item failures instead.
 
