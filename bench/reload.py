@@ -203,7 +203,15 @@ def main(argv: list[str] | None = None) -> int:
             f"ClassifyFunction's MemorySize is {MEMORY_SIZE_MB} MB.",
             "",
             markdown_table(
-                ["N", "D", "snapshot MB", "reload", "RSS with one index MB", "peak during reload MB", "of MemorySize"],
+                [
+                    "N",
+                    "D",
+                    "snapshot MB",
+                    "reload",
+                    "RSS with one index MB",
+                    "peak during reload MB",
+                    "of MemorySize",
+                ],
                 memory,
             ),
             "",

@@ -8,6 +8,7 @@ import json
 import os
 import random
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,16 +104,31 @@ def s3() -> Iterator[Any]:
 
 @dataclass
 class FakeLambdaContext:
-    """The attributes Powertools reads from a Lambda context."""
+    """The attributes Powertools reads from a Lambda context, with a clock the test controls.
+
+    remaining_ms only goes down when the test (or a fake it injects) calls spend(): an invocation
+    can run out of time without any real waiting. It starts at GalleryFunction's Timeout (300 s),
+    the longer of the two, so that a test's handler call is never short of time unless it says so.
+    """
 
     function_name: str = "docclass-test"
     function_version: str = "$LATEST"
     memory_limit_in_mb: int = 1024
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:docclass-test"
     aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
+    remaining_ms: int = 300_000
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        with self._lock:
+            return max(0, self.remaining_ms)
+
+    def spend(self, ms: int) -> None:
+        """Let ms of the invocation's time pass (from any thread)."""
+        with self._lock:
+            self.remaining_ms -= ms
 
 
 @pytest.fixture

@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import load_event
+from conftest import FakeLambdaContext, load_event
 from docclass.errors import EmbeddingUnavailable, ObjectNotFound, UnreadableImage
 from docclass.gallery import GalleryIndexer
 from docclass.index import GalleryIndex
 from docclass.index_store import CommitResult
+from docclass.invocation import TimeBudget
 from docclass.pipeline import Embedded, content_hash
 from docclass.store import StoredObject
 
@@ -239,3 +240,31 @@ def test_a_bad_gallery_embed_concurrency_fails_fast(raw):
 
     with pytest.raises(ConfigError, match="GALLERY_EMBED_CONCURRENCY"):
         Settings.from_env({"BUCKET_NAME": "b", "GALLERY_EMBED_CONCURRENCY": raw})
+
+
+def test_in_line_embedding_stops_when_time_is_short_and_only_what_was_reported_done_is_committed():
+    # given: 40 s left, one image at a time, each model call taking 5 s; an embed may need 5 s and
+    # 10 s are kept for the commit
+    context = FakeLambdaContext(remaining_ms=40_000)
+    started: list[int] = []
+
+    def clocked(data: bytes) -> None:
+        started.append(context.get_remaining_time_in_millis())
+        context.spend(5_000)
+
+    keys = [f"gallery/form/{i}.png" for i in range(9)]
+    gallery = GalleryIndexer(
+        FakeStore({k: k.encode() for k in keys}),  # type: ignore[arg-type]
+        FakeEmbedder(clocked),  # type: ignore[arg-type]
+        FakeRepository(),  # type: ignore[arg-type]
+        embed_concurrency=1,
+        budget=TimeBudget(embed_ms=5_000, reserve_ms=10_000),
+    )
+    # when
+    response = gallery.handle_event(sqs_batch([("ObjectCreated:Put", k, "01") for k in keys]), context)
+    # then: calls start only with 15 s left (at 40, 35, 30, 25, 20, 15 s); the rest go back unstarted
+    assert started == [40_000, 35_000, 30_000, 25_000, 20_000, 15_000]
+    assert response == {"batchItemFailures": [{"itemIdentifier": f"m-{i}"} for i in range(6, 9)]}
+    assert indexed(gallery) == dict.fromkeys(keys[:6], "form")
+    assert gallery.repository.commits == 1  # type: ignore[attr-defined]
+    assert context.get_remaining_time_in_millis() == 10_000  # the commit's reserve is intact

@@ -18,7 +18,9 @@ from docclass import titan
 from docclass.embeddings import Embedder
 from docclass.errors import (
     ConfigError,
+    EmbeddingMisconfigured,
     EmbeddingRejected,
+    EmbeddingThrottled,
     EmbeddingUnavailable,
     InvalidDocument,
 )
@@ -228,24 +230,135 @@ def test_service_side_errors_are_retried_later(bedrock, rgb_page, code, status):
 
 
 @pytest.mark.parametrize(
-    ("code", "status"), [("AccessDeniedException", 403), ("ResourceNotFoundException", 404)]
+    ("code", "status", "service_message", "fix"),
+    [
+        (
+            "AccessDeniedException",
+            403,
+            "You don't have access to the model with the specified model ID.",
+            "Bedrock console",
+        ),
+        (
+            "AccessDeniedException",
+            403,
+            "Your account is not authorized to invoke this API operation.",
+            "Bedrock console",
+        ),
+        ("ResourceNotFoundException", 404, "Could not resolve the foundation model", "EmbeddingModelId"),
+        (
+            "UnrecognizedClientException",
+            403,
+            "The security token included in the request is invalid.",
+            "credentials",
+        ),
+    ],
 )
-def test_access_and_model_id_errors_are_reported_as_deployment_problems(bedrock, rgb_page, code, status):
+def test_access_and_model_id_errors_are_reported_as_deployment_problems(
+    bedrock, rgb_page, code, status, service_message, fix
+):
     client, stubber = bedrock
-    service_message = "You don't have access to the model with the specified model ID."
     stubber.add_client_error("invoke_model", code, service_message, status, expected_params=expected_call())
 
-    with pytest.raises(EmbeddingUnavailable) as caught:
+    with pytest.raises(EmbeddingMisconfigured) as caught:
         TitanEmbedder(bedrock_client=client).embed(rgb_page)
 
     text = str(caught.value)
     assert "deployment problem, not the document's" in text
-    assert "Bedrock console" in text
+    assert fix in caught.value.fix
     assert MODEL_ID in text
     assert "us-east-1" in text
     assert service_message in text
+    assert isinstance(caught.value, EmbeddingUnavailable)  # back to the queue, then the DLQ
     assert not isinstance(caught.value, InvalidDocument)
     assert isinstance(caught.value.__cause__, ClientError)
+
+
+# Bedrock's own words for deployment mistakes, sent as ValidationException like a bad image; where
+# each was seen is cited next to docclass.titan._MISCONFIGURED_MESSAGES.
+MISCONFIGURED_VALIDATION_MESSAGES = {
+    "invalid-model-id": ("The provided model identifier is invalid.", "EmbeddingModelId"),
+    "on-demand-not-supported": (
+        "Invocation of model ID amazon.titan-embed-image-v1 with on-demand throughput isn\u2019t supported. "
+        "Retry your request with the ID or ARN of an inference profile that contains this model.",
+        "inference profile",
+    ),
+    "on-demand-not-supported-ascii-apostrophe": (
+        "Invocation of model ID amazon.titan-embed-image-v1 with on-demand throughput isn't supported. "
+        "Retry your request with the ID or ARN of an inference profile that contains this model.",
+        "inference profile",
+    ),
+    "account-not-authorized": (
+        "Your account is not authorized to invoke this API operation.",
+        "Model access",
+    ),
+    "no-access-to-model": ("You don't have access to the model with the specified model ID.", "Model access"),
+    "operation-not-allowed": ("Operation not allowed", "Model access"),
+}
+
+
+@pytest.mark.parametrize(
+    ("service_message", "fix"),
+    list(MISCONFIGURED_VALIDATION_MESSAGES.values()),
+    ids=list(MISCONFIGURED_VALIDATION_MESSAGES),
+)
+def test_a_validation_error_about_the_deployment_is_not_the_documents_fault(
+    bedrock, rgb_page, service_message, fix
+):
+    # given: Bedrock answers a configuration mistake with ValidationException (HTTP 400)
+    client, stubber = bedrock
+    stubber.add_client_error(
+        "invoke_model", "ValidationException", service_message, 400, expected_params=expected_call()
+    )
+    # when
+    with pytest.raises(EmbeddingMisconfigured) as caught:
+        TitanEmbedder(bedrock_client=client).embed(rgb_page)
+    # then: never routed to failed/, and the error says what to change
+    assert not isinstance(caught.value, InvalidDocument)
+    assert fix in caught.value.fix
+    assert service_message in str(caught.value)
+    assert MODEL_ID in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "service_message",
+    ["Image exceeds max pixels allowed.", "400 Bad Request: Image exceeds max pixels allowed."],
+)
+def test_a_validation_error_about_the_image_still_rejects_the_document(bedrock, rgb_page, service_message):
+    client, stubber = bedrock
+    stubber.add_client_error(
+        "invoke_model", "ValidationException", service_message, 400, expected_params=expected_call()
+    )
+
+    with pytest.raises(EmbeddingRejected) as caught:
+        TitanEmbedder(bedrock_client=client).embed(rgb_page)
+
+    assert str(caught.value) == service_message
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [("ThrottlingException", 429), ("ServiceQuotaExceededException", 400)]
+)
+def test_throttling_and_quota_are_told_apart_from_other_unavailability(bedrock, rgb_page, code, status):
+    client, stubber = bedrock
+    stubber.add_client_error(
+        "invoke_model", code, "Too many requests", status, expected_params=expected_call()
+    )
+
+    with pytest.raises(EmbeddingThrottled):
+        TitanEmbedder(bedrock_client=client).embed(rgb_page)
+
+
+@pytest.mark.parametrize(
+    "code", ["ModelTimeoutException", "ServiceUnavailableException", "ModelErrorException"]
+)
+def test_a_model_timeout_or_outage_is_not_throttling(bedrock, rgb_page, code):
+    client, stubber = bedrock
+    stubber.add_client_error("invoke_model", code, "try later", 503, expected_params=expected_call())
+
+    with pytest.raises(EmbeddingUnavailable) as caught:
+        TitanEmbedder(bedrock_client=client).embed(rgb_page)
+
+    assert not isinstance(caught.value, EmbeddingThrottled | EmbeddingMisconfigured)
 
 
 def test_validation_error_rejects_the_document_with_the_services_words(bedrock, rgb_page):
@@ -303,14 +416,27 @@ def test_constructing_creates_no_client(monkeypatch):
     assert embedder.dimension == 1024
 
 
-def test_lazy_client_asks_for_adaptive_retries_and_timeouts(isolated_aws):
+def test_lazy_client_retries_a_bounded_number_of_times_within_a_fraction_of_classify_timeout(isolated_aws):
+    # given: the client the functions really use
     client = TitanEmbedder().client
-
+    config = client.meta.config
+    # then: standard mode (a known backoff, no client-side rate limiter that may sleep unboundedly)
     assert client.meta.service_model.service_name == "bedrock-runtime"
-    # botocore stores max_attempts=8 (retries after the first call) as total_max_attempts=9
-    assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 9}
-    assert client.meta.config.read_timeout == 60
-    assert client.meta.config.connect_timeout == 10
+    assert config.retries == {"mode": "standard", "total_max_attempts": 3}
+    # and the worst case of one call, computed from that very config, fits ClassifyFunction's 60 s
+    # Timeout with room for the message's S3 work and the response
+    worst = titan.worst_case_seconds(
+        config.retries["total_max_attempts"], config.connect_timeout, config.read_timeout
+    )
+    assert worst == titan.WORST_CASE_EMBED_SECONDS == 33.0  # 3 x (2 + 8) + 1 + 2
+    assert worst <= 0.6 * 60
+
+
+def test_worst_case_counts_every_attempt_and_the_capped_backoffs():
+    # 3 attempts: two backoffs of at most 1 s and 2 s; 8 attempts: 1+2+4+8+16+20+20 s
+    assert titan.worst_case_seconds(3, 2, 8) == 3 * 10 + 1 + 2
+    assert titan.worst_case_seconds(8, 10, 60) == 8 * 70 + 1 + 2 + 4 + 8 + 16 + 20 + 20
+    assert titan.worst_case_seconds(1, 2, 8) == 10
 
 
 def test_first_embed_creates_the_client_once(monkeypatch, isolated_aws, rgb_page):

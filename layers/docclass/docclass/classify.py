@@ -15,6 +15,7 @@ from docclass.errors import IndexUnusable, InvalidDocument, ObjectNotFound, Prec
 from docclass.events import S3Change, process_event
 from docclass.index import GalleryIndex
 from docclass.index_store import IndexRepository, Pointer
+from docclass.invocation import NO_BUDGET, InvocationGuard, TimeBudget
 from docclass.observability import MetricUnit, count_per_label, error_once, metrics, tracer
 from docclass.pipeline import DocumentEmbedder
 from docclass.routing import (
@@ -70,6 +71,7 @@ class Classifier:
         max_distance: float | None = None,
         refresh_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        budget: TimeBudget = NO_BUDGET,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -78,6 +80,7 @@ class Classifier:
         self.max_distance = max_distance
         self.refresh_seconds = refresh_seconds
         self._clock = clock
+        self.budget = budget
         self._index: GalleryIndex | None = None
         self._pointer: Pointer | None = None
         self._next_check = 0.0
@@ -114,8 +117,12 @@ class Classifier:
         return self._index
 
     def handle_event(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-        """Classify every document of an SQS batch (or plain S3 event); report the failed messages."""
-        return process_event(event, context, self.handle).response
+        """Classify every document of an SQS batch (or plain S3 event); report the failed messages.
+
+        A document starts only while the invocation has time for its worst case (self.budget), and
+        not after the model answered "throttled" or "misconfigured": the others go back to the queue.
+        """
+        return process_event(event, context, self.handle, InvocationGuard(context, self.budget)).response
 
     def handle(self, change: S3Change) -> Outcome:
         """Classify the object of an ObjectCreated event under inbox/."""

@@ -4,7 +4,7 @@ DocclassError
 ├── ConfigError             a missing or invalid setting; fails at start-up
 ├── InvalidDocument         the document itself is at fault: route it to failed/ (never retried)
 │   ├── UnreadableImage     not an image we can decode, empty, truncated, a decompression bomb
-│   ├── EmbeddingRejected   the model refused this input (Bedrock ValidationException)
+│   ├── EmbeddingRejected   the model refused this image (a ValidationException about the input)
 │   └── InvalidGalleryKey   a gallery object with no usable label
 ├── IndexUnusable           the stored index cannot be used as it is and retrying will not change
 │   │                       that: someone must act (the message says what); the message is retried,
@@ -12,8 +12,15 @@ DocclassError
 │   ├── CorruptIndex        a snapshot that cannot be read back (truncated, inconsistent)
 │   ├── UnknownIndexFormat  a snapshot in a format this code does not read (another docclass version)
 │   └── MalformedPointer    the pointer object is not the JSON document docclass writes
-├── EmbeddingUnavailable    the model could not answer now (throttled, timed out, quota, denied):
-│                           the message goes back to SQS, and after its retries to the DLQ
+├── EmbeddingUnavailable    the model could not answer now (timed out, unreachable, model error):
+│   │                       the message goes back to SQS, and after its retries to the DLQ
+│   ├── EmbeddingThrottled      throttled or over quota after botocore's retries: also stops the
+│   │                           rest of the invocation's batch from calling the model
+│   └── EmbeddingMisconfigured  the deployment is wrong (model id, model access, region, IAM), not
+│                               the document: back to the queue, logged once per container, and
+│                               the rest of the batch is not sent to the model either
+├── MessageDeferred         a message not started in this invocation (too little time left, or the
+│                           model throttled / misconfigured earlier in the batch): back to SQS
 └── StorageError            S3 failed in a way the caller cannot fix here (retried through SQS)
     ├── ObjectNotFound      the key does not exist (any more)
     ├── PreconditionFailed  a conditional write lost the race (HTTP 412)
@@ -65,6 +72,22 @@ class MalformedPointer(IndexUnusable):
 
 class EmbeddingUnavailable(DocclassError):
     """The embedding model cannot answer now; retry later through the queue."""
+
+
+class EmbeddingThrottled(EmbeddingUnavailable):
+    """The model refused for rate or quota (ThrottlingException, ServiceQuotaExceededException)."""
+
+
+class EmbeddingMisconfigured(EmbeddingUnavailable):
+    """The model cannot be called as deployed; `fix` says what to change. Never the document's fault."""
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(f"{message} {fix}".strip())
+        self.fix = fix
+
+
+class MessageDeferred(DocclassError):
+    """A message given back unstarted, so that the invocation ends before its timeout or breaker."""
 
 
 class StorageError(DocclassError):

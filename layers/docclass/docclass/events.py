@@ -18,7 +18,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from docclass.errors import IndexUnusable
+from docclass.errors import EmbeddingMisconfigured, IndexUnusable, MessageDeferred
+from docclass.invocation import NO_BUDGET, InvocationGuard
 from docclass.observability import MetricUnit, metrics
 
 logger = Logger(child=True)
@@ -115,12 +116,18 @@ def process_event(
     event: Mapping[str, Any],
     context: Any,
     handle: Callable[[S3Change], T],
+    guard: InvocationGuard | None = None,
 ) -> BatchOutcome:
     """Run `handle` on every change; failed SQS messages are reported, not raised.
 
-    The object key is appended to every log line while its change is handled. For a plain S3
-    event there is no queue to retry: the first error is raised after every record was tried.
+    Before each message, `guard` (by default: the breaker only, no deadline) decides whether it may
+    start; a message it turns away is reported as failed without being handled, so SQS delivers it
+    again, and the invocation returns before its timeout. The object key is appended to every log
+    line while its change is handled. For a plain S3 event there is no queue to retry: the first
+    error is raised after every record was tried.
     """
+    guard = guard or InvocationGuard(context, NO_BUDGET)
+    deferred = 0
 
     def run(change: S3Change) -> T:
         logger.append_keys(object_key=change.key, s3_event=change.event_name)
@@ -130,31 +137,65 @@ def process_event(
             # Logged once per container where it was found, with what to do; not per message.
             metrics.add_metric(name="ChangesRetried", unit=MetricUnit.Count, value=1)
             raise
-        except Exception:
+        except MessageDeferred:
+            raise  # counted and logged once for the batch, below
+        except EmbeddingMisconfigured as exc:
+            guard.observe(exc)  # logged once per container (with what to fix), counted each time
+            metrics.add_metric(name="ChangesRetried", unit=MetricUnit.Count, value=1)
+            raise
+        except Exception as exc:
+            guard.observe(exc)
             logger.exception("change not processed; it will be retried")
             metrics.add_metric(name="ChangesRetried", unit=MetricUnit.Count, value=1)
             raise
         finally:
             logger.remove_keys(["object_key", "s3_event"])
 
+    def admitted(changes: list[S3Change]) -> list[T]:
+        nonlocal deferred
+        try:
+            if changes:
+                guard.admit_message()
+            return [run(change) for change in changes]
+        except MessageDeferred:
+            deferred += 1
+            raise
+
     if not is_sqs_event(event):
         results: list[Any] = []
         errors: list[Exception] = []
         for change in parse_s3_notification(event):
             try:
-                results.append(run(change))
+                results.extend(admitted([change]))
             except Exception as exc:
                 errors.append(exc)
+        _report(guard, deferred)
         if errors:
             raise errors[0]
         return BatchOutcome(results, {"batchItemFailures": []})
 
     def record_handler(record: SQSRecord) -> list[T]:
         attempt = int(record.attributes.approximate_receive_count or 1)
-        return [run(change) for change in parse_s3_notification(record.json_body, attempt)]
+        return admitted(parse_s3_notification(record.json_body, attempt))
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     with processor(records=list(event["Records"]), handler=record_handler, lambda_context=context):
         processed = processor.process()
+    _report(guard, deferred)
     results = [item for status, result, _ in processed if status == "success" for item in result]
     return BatchOutcome(results, dict(processor.response()))
+
+
+def _report(guard: InvocationGuard, deferred: int) -> None:
+    """Once per batch: the misconfigurations met, and how many messages went back unstarted, and why."""
+    guard.flush()
+    if deferred:
+        logger.warning(
+            "messages given back to the queue unstarted",
+            extra={
+                "messages": deferred,
+                "reason": guard.breaker or "too little time left in this invocation",
+                "remaining_ms": guard.remaining_ms(),
+            },
+        )
+        metrics.add_metric(name="ChangesDeferred", unit=MetricUnit.Count, value=deferred)

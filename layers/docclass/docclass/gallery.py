@@ -16,6 +16,7 @@ from docclass.errors import IndexUnusable, InvalidDocument, ObjectNotFound
 from docclass.events import S3Change, is_sqs_event, iter_changes, message_ids, process_event
 from docclass.index import Entry, GalleryIndex
 from docclass.index_store import CommitResult, IndexRepository
+from docclass.invocation import NO_BUDGET, InvocationGuard, TimeBudget
 from docclass.observability import MetricUnit, error_once, metrics, tracer
 from docclass.pipeline import DocumentEmbedder, Embedded
 from docclass.routing import gallery_label, is_folder_marker
@@ -66,6 +67,8 @@ class GalleryIndexer:
     With `embed_concurrency` above 1, the created objects of a batch are fetched and embedded
     that many at a time: the model call, not the CPU, is what a gallery batch waits on. Each
     change's operation is still decided (and logged, and counted) one by one, in batch order.
+    An image is fetched and embedded only while the invocation has time for that and for the
+    commit (`budget`), and not after the model answered "throttled" or "misconfigured".
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class GalleryIndexer:
         repository: IndexRepository,
         *,
         embed_concurrency: int = 1,
+        budget: TimeBudget = NO_BUDGET,
     ) -> None:
         if embed_concurrency < 1:
             raise ValueError(f"embed_concurrency must be at least 1, got {embed_concurrency}")
@@ -82,14 +86,21 @@ class GalleryIndexer:
         self.embedder = embedder
         self.repository = repository
         self.embed_concurrency = embed_concurrency
+        self.budget = budget
 
     @tracer.capture_method
-    def prepare(self, change: S3Change, prefetched: _Prefetched | None = None) -> GalleryOp | None:
+    def prepare(
+        self,
+        change: S3Change,
+        prefetched: _Prefetched | None = None,
+        guard: InvocationGuard | None = None,
+    ) -> GalleryOp | None:
         """The index operation for one change, or None when there is nothing to do.
 
         A created object that cannot be indexed (no label, unreadable image) becomes a removal:
         whatever that key held before must not stay in the index. Transient errors propagate so
-        the message is retried. `prefetched` holds this batch's fetches already under way.
+        the message is retried. `prefetched` holds this batch's fetches already under way; `guard`
+        decides whether a fetch not yet under way may still start (else MessageDeferred).
         """
         if not self._is_gallery_object(change):
             logger.info("not a gallery object; ignored")
@@ -100,7 +111,7 @@ class GalleryIndexer:
             logger.info("event type not handled; ignored")
             return None
         try:
-            label, embedded = self._fetched(change, prefetched)
+            label, embedded = self._fetched(change, prefetched, guard)
         except ObjectNotFound:
             # Deleted (or replaced) since the event: the later event carries the final state.
             logger.info("gallery object already gone; its removal event will follow")
@@ -125,20 +136,32 @@ class GalleryIndexer:
         label = gallery_label(change.key, obj.metadata)  # before the model call: a bad label costs nothing
         return label, self.embedder.embed(obj.body)
 
-    def _fetched(self, change: S3Change, prefetched: _Prefetched | None) -> _Fetched:
+    def _fetched(
+        self, change: S3Change, prefetched: _Prefetched | None, guard: InvocationGuard | None
+    ) -> _Fetched:
         future = None if prefetched is None else prefetched.pop(_change_id(change), None)
-        return self._fetch(change) if future is None else future.result()
+        if future is not None:
+            # Started by a worker only while time allowed: waiting for it is bounded.
+            return future.result()
+        if guard is not None:
+            guard.admit_embed()
+        return self._fetch(change)
 
-    def _fetch_in_worker(self, change: S3Change) -> _Fetched:
+    def _fetch_in_worker(self, change: S3Change, guard: InvocationGuard) -> _Fetched:
         # Powertools' thread-safe keys are per thread: the worker's log lines name its own object.
         logger.thread_safe_append_keys(object_key=change.key, s3_event=change.event_name)
         try:
-            return self._fetch(change)
+            guard.admit_embed()  # MessageDeferred: its message is given back, the model not called
+            try:
+                return self._fetch(change)
+            except Exception as exc:
+                guard.observe(exc)  # a throttled model stops the workers that have not started yet
+                raise
         finally:
             logger.thread_safe_remove_keys(["object_key", "s3_event"])
 
     @contextlib.contextmanager
-    def _prefetching(self, event: Mapping[str, Any]) -> Iterator[_Prefetched]:
+    def _prefetching(self, event: Mapping[str, Any], guard: InvocationGuard) -> Iterator[_Prefetched]:
         """Start fetching and embedding the batch's created gallery objects, embed_concurrency at once.
 
         prepare() then takes each result in batch order; an error is raised there, for its own
@@ -158,7 +181,7 @@ class GalleryIndexer:
         )
         try:
             for change in created:
-                prefetched.setdefault(_change_id(change), pool.submit(self._fetch_in_worker, change))
+                prefetched.setdefault(_change_id(change), pool.submit(self._fetch_in_worker, change, guard))
             yield prefetched
         finally:
             for future in prefetched.values():  # changes the batch never asked for
@@ -194,13 +217,18 @@ class GalleryIndexer:
     def handle_event(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         """Prepare every change of an SQS batch (or plain S3 event), then commit them in one write.
 
-        Messages whose preparation failed are reported as batch item failures and retried; if the
-        commit itself fails, the exception fails the whole batch, which SQS then redelivers. An
-        index that cannot be used (IndexUnusable) is logged once per container with what to do,
-        counted, and every message of the batch is given back.
+        Messages whose preparation failed, or that were not started (too little time left for an
+        image and the commit, or the model throttled), are reported as batch item failures and
+        retried; only the operations of the messages reported done are committed. If the commit
+        itself fails, the exception fails the whole batch, which SQS then redelivers. An index
+        that cannot be used (IndexUnusable) is logged once per container with what to do, counted,
+        and every message of the batch is given back.
         """
-        with self._prefetching(event) as prefetched:
-            outcome = process_event(event, context, lambda change: self.prepare(change, prefetched))
+        guard = InvocationGuard(context, self.budget)
+        with self._prefetching(event, guard) as prefetched:
+            outcome = process_event(
+                event, context, lambda change: self.prepare(change, prefetched, guard), guard
+            )
         try:
             self.commit([op for op in outcome.results if op is not None])
         except IndexUnusable as exc:

@@ -9,6 +9,7 @@ from docclass.config import Settings
 from docclass.embeddings import Embedder
 from docclass.gallery import GalleryIndexer
 from docclass.index_store import CacheScope, EmbeddingCache, IndexRepository
+from docclass.invocation import classify_budget, gallery_budget
 from docclass.pipeline import DocumentEmbedder
 from docclass.store import ObjectStore
 
@@ -36,7 +37,13 @@ def build_gallery_indexer(settings: Settings, store: ObjectStore | None = None) 
     """A GalleryIndexer for these settings."""
     store = store or ObjectStore(settings.bucket)
     embedder, repository = _parts(settings, store, "gallery")
-    return GalleryIndexer(store, embedder, repository, embed_concurrency=settings.gallery_embed_concurrency)
+    return GalleryIndexer(
+        store,
+        embedder,
+        repository,
+        embed_concurrency=settings.gallery_embed_concurrency,
+        budget=gallery_budget(settings),
+    )
 
 
 def build_classifier(settings: Settings, store: ObjectStore | None = None) -> Classifier:
@@ -50,6 +57,7 @@ def build_classifier(settings: Settings, store: ObjectStore | None = None) -> Cl
         neighbor_count=settings.neighbor_count,
         max_distance=settings.max_distance,
         refresh_seconds=settings.index_refresh_seconds,
+        budget=classify_budget(settings),
     )
 
 

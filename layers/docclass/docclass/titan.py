@@ -14,7 +14,14 @@ from PIL import Image
 
 from docclass.aws import new_client
 from docclass.embeddings import l2_normalise
-from docclass.errors import ConfigError, DocclassError, EmbeddingRejected, EmbeddingUnavailable
+from docclass.errors import (
+    ConfigError,
+    DocclassError,
+    EmbeddingMisconfigured,
+    EmbeddingRejected,
+    EmbeddingThrottled,
+    EmbeddingUnavailable,
+)
 from docclass.images import encode_jpeg
 
 DEFAULT_MODEL_ID = "amazon.titan-embed-image-v1"
@@ -22,19 +29,98 @@ DIMENSIONS = (256, 384, 1024)
 # Titan's documented limit is 25 MB per image; decimal megabytes, to stay on the safe side.
 MAX_IMAGE_BYTES = 25_000_000
 
+# Limits of the bedrock-runtime client. One embed() must end well inside ClassifyFunction's 60 s
+# Timeout: its worst case is what the handlers keep in hand before they start a message
+# (docclass/invocation.py), and a timed-out invocation loses its whole batch's result.
+# Standard retry mode (https://docs.aws.amazon.com/boto3/latest/guide/retries.html):
+# total_max_attempts counts the first call (in a Config, max_attempts counts only the retries: the
+# old max_attempts=8 was 9 calls), and after the n-th failed attempt botocore sleeps rand(0, 1) x
+# min(2 ** (n - 1), 20) s (base factor 2, at most 20 s). Adaptive mode is standard mode plus a
+# client-side token bucket that sleeps before sending for as long as its fill rate says: no fixed
+# bound, so it is not used here; throttling is handled by the queue and the breaker instead.
+# Every attempt waits at most CONNECT_TIMEOUT to connect and READ_TIMEOUT for each read of the
+# answer (Titan answers one image in well under a second; the answer is a few KB, read at once).
+#   worst case = 3 attempts x (2 s + 8 s) + backoffs (1 s + 2 s) = 33 s
+BEDROCK_MAX_ATTEMPTS = 3
+BEDROCK_CONNECT_TIMEOUT = 2
+BEDROCK_READ_TIMEOUT = 8
+
+
+def worst_case_seconds(
+    max_attempts: int = BEDROCK_MAX_ATTEMPTS,
+    connect_timeout: float = BEDROCK_CONNECT_TIMEOUT,
+    read_timeout: float = BEDROCK_READ_TIMEOUT,
+) -> float:
+    """Longest one InvokeModel call can take in standard retry mode, retries and backoffs included."""
+    backoffs = sum(min(2.0 ** (n - 1), 20.0) for n in range(1, max_attempts))
+    return max_attempts * (connect_timeout + read_timeout) + backoffs
+
+
+WORST_CASE_EMBED_SECONDS = worst_case_seconds()
+
+# Rate and quota refusals: botocore has retried them already; the rest of the batch is given back
+# without calling the model again (docclass/invocation.py).
+_THROTTLING_CODES = frozenset({"ThrottlingException", "ServiceQuotaExceededException"})
 # The service could not answer now; botocore has already retried these, SQS retries them again.
 _TRANSIENT_CODES = frozenset(
     {
-        "ThrottlingException",
-        "ServiceQuotaExceededException",
         "ModelTimeoutException",
         "ModelNotReadyException",
         "ServiceUnavailableException",
         "InternalServerException",
     }
 )
-# Retrying will not help until someone fixes the deployment; still never the document's fault.
-_DEPLOYMENT_CODES = frozenset({"AccessDeniedException", "ResourceNotFoundException"})
+
+_FIX_MODEL_ID = (
+    "Set EmbeddingModelId to a model id Bedrock offers in this region (amazon.titan-embed-image-v1 "
+    "is the one docclass is built for): a typo and a region without the model answer alike."
+)
+_FIX_INFERENCE_PROFILE = (
+    "This model cannot be invoked on demand here: set EmbeddingModelId to the id or ARN of an "
+    "inference profile that contains it, and allow that ARN in the functions' Bedrock policy."
+)
+_FIX_ACCESS = (
+    "Grant access to the model in the Bedrock console (Model access) for this region, and check "
+    "that the function's role may call bedrock:InvokeModel on it."
+)
+# Bedrock answers some deployment mistakes with the same ValidationException as a bad image; only
+# the message tells them apart (DESIGN.md). Lower-case fragments of the messages Bedrock sends:
+# - "The provided model identifier is invalid." for a misspelt id, and for a model the region does
+#   not offer (github.com/aws-samples/amazon-bedrock-workshop/issues/315 and /issues/340);
+# - "Invocation of model ID <id> with on-demand throughput isn't supported. Retry your request with
+#   the ID or ARN of an inference profile that contains this model." (Bedrock writes a typographic
+#   apostrophe; github.com/anthropics/anthropic-sdk-python/issues/894, terricain/aioboto3/issues/352);
+# - "Your account is not authorized to invoke this API operation." (model access granted in another
+#   region: github.com/aws-samples/amazon-bedrock-audio-summarizer/issues/3; also listed under
+#   AccessDeniedException by repost.aws/knowledge-center/bedrock-invokemodel-api-error);
+# - "You don't have access to the model with the specified model ID." (model access not granted;
+#   same knowledge-center page, usually as AccessDeniedException);
+# - "Operation not allowed" (an account not yet allowed to invoke models: github.com/aws/aws-cli/issues/8717).
+# Everything else, e.g. "Image exceeds max pixels allowed." (github.com/aws-samples/
+# video-semantic-search-with-aws-ai-ml-services/issues/4), is about the image: the document goes
+# to failed/ with the service's words.
+_MISCONFIGURED_MESSAGES = (
+    ("provided model identifier is invalid", _FIX_MODEL_ID),
+    ("with on-demand throughput isn't supported", _FIX_INFERENCE_PROFILE),
+    ("account is not authorized to invoke this api operation", _FIX_ACCESS),
+    ("don't have access to the model", _FIX_ACCESS),
+    ("operation not allowed", _FIX_ACCESS),
+)
+# Codes that are always the deployment's: retrying will not help until someone fixes it.
+_FIX_BY_CODE = {
+    "AccessDeniedException": _FIX_ACCESS,
+    "ResourceNotFoundException": _FIX_MODEL_ID,
+    "UnrecognizedClientException": "The function's credentials are not valid for Bedrock in this region.",
+}
+
+
+def misconfiguration_fix(message: str) -> str | None:
+    """What to fix if a ValidationException message is about the deployment, else None (the image)."""
+    text = message.lower().replace("\u2019", "'")
+    for fragment, fix in _MISCONFIGURED_MESSAGES:
+        if fragment in text:
+            return fix
+    return None
 
 
 class TitanEmbedder:
@@ -63,9 +149,9 @@ class TitanEmbedder:
             self._client = new_client(
                 "bedrock-runtime",
                 config=Config(
-                    retries={"mode": "adaptive", "max_attempts": 8},
-                    read_timeout=60,
-                    connect_timeout=10,
+                    retries={"mode": "standard", "total_max_attempts": BEDROCK_MAX_ATTEMPTS},
+                    connect_timeout=BEDROCK_CONNECT_TIMEOUT,
+                    read_timeout=BEDROCK_READ_TIMEOUT,
                 ),
             )
         return self._client
@@ -99,19 +185,22 @@ class TitanEmbedder:
         return self._parse(raw)
 
     def _map_client_error(self, error: ClientError) -> DocclassError:
-        """Turn a Bedrock error code into the project's exception: rejected input or retry later."""
+        """Turn a Bedrock error into the project's exception: rejected image, deployment, or retry later."""
         details = error.response.get("Error", {})
         code = details.get("Code", "Unknown")
         message = details.get("Message") or ""
+        fix = misconfiguration_fix(message) if code == "ValidationException" else _FIX_BY_CODE.get(code)
+        if fix is not None:
+            region = getattr(getattr(self._client, "meta", None), "region_name", None) or "unknown region"
+            return EmbeddingMisconfigured(
+                f"deployment problem, not the document's: Bedrock {code} for model {self.model_id} in "
+                f"{region} ({message}).",
+                fix,
+            )
         if code == "ValidationException":
             return EmbeddingRejected(message or f"{self.model_id} rejected the image (ValidationException)")
-        if code in _DEPLOYMENT_CODES:
-            region = getattr(getattr(self._client, "meta", None), "region_name", None) or "unknown region"
-            return EmbeddingUnavailable(
-                f"deployment problem, not the document's: Bedrock {code} for model {self.model_id} in "
-                f"{region} ({message}). Grant access to the model in the Bedrock console for this region "
-                "and check the model id and the function's IAM policy."
-            )
+        if code in _THROTTLING_CODES:
+            return EmbeddingThrottled(f"Bedrock {code} for {self.model_id}: {message}")
         if code in _TRANSIENT_CODES:
             return EmbeddingUnavailable(f"Bedrock {code} for {self.model_id}: {message}")
         # Other codes (ModelErrorException, new ones) go back to the queue, and to the DLQ after its
