@@ -188,3 +188,19 @@ def test_with_titan_a_classify_message_budgets_the_clients_worst_case():
 
     assert budget.embed_ms == titan.WORST_CASE_EMBED_SECONDS * 1000
     assert budget.message_ms > budget.embed_ms
+
+
+def test_one_s3_call_is_bounded_well_inside_classify_timeout(aws_credentials, monkeypatch, tmp_path):
+    # given the S3 client the functions really use (no config files that could change it)
+    from docclass import aws
+    from docclass.store import ObjectStore
+
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    config = ObjectStore("any-bucket").client.meta.config
+    # then standard retries, and a worst case computed from that very config under the 60 s Timeout
+    assert config.retries["mode"] == "standard"
+    worst = aws.worst_case_seconds(
+        config.retries["total_max_attempts"], config.connect_timeout, config.read_timeout
+    )
+    assert worst == 3 * (3 + 10) + 1 + 2
+    assert worst < 60

@@ -9,8 +9,16 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from docclass.aws import new_client
+from docclass.aws import bounded_config, new_client
 from docclass.errors import ObjectNotFound, PreconditionFailed, StorageError
+
+# Bounded like the Bedrock client (titan.py), so that one S3 call cannot outlast an invocation:
+#   worst case = 3 attempts x (3 s + 10 s) + backoffs (1 s + 2 s) = 42 s (aws.worst_case_seconds)
+# The read timeout bounds each read of an answer, not a whole download: a 423 MB index snapshot
+# streams in many reads. botocore's default (legacy mode, 5 attempts, 60 s + 60 s) was 10 minutes.
+S3_MAX_ATTEMPTS = 3
+S3_CONNECT_TIMEOUT = 3
+S3_READ_TIMEOUT = 10
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
@@ -58,7 +66,9 @@ class ObjectStore:
     def client(self) -> Any:
         """The S3 client, created lazily."""
         if self._client is None:
-            self._client = new_client("s3")
+            self._client = new_client(
+                "s3", config=bounded_config(S3_MAX_ATTEMPTS, S3_CONNECT_TIMEOUT, S3_READ_TIMEOUT)
+            )
         return self._client
 
     def get(self, key: str, *, if_none_match: str | None = None) -> StoredObject | None:

@@ -8,10 +8,10 @@ import math
 from typing import Any
 
 import numpy as np
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image
 
+from docclass import aws
 from docclass.aws import new_client
 from docclass.embeddings import l2_normalise
 from docclass.errors import (
@@ -52,8 +52,7 @@ def worst_case_seconds(
     read_timeout: float = BEDROCK_READ_TIMEOUT,
 ) -> float:
     """Longest one InvokeModel call can take in standard retry mode, retries and backoffs included."""
-    backoffs = sum(min(2.0 ** (n - 1), 20.0) for n in range(1, max_attempts))
-    return max_attempts * (connect_timeout + read_timeout) + backoffs
+    return aws.worst_case_seconds(max_attempts, connect_timeout, read_timeout)
 
 
 WORST_CASE_EMBED_SECONDS = worst_case_seconds()
@@ -148,10 +147,8 @@ class TitanEmbedder:
         if self._client is None:
             self._client = new_client(
                 "bedrock-runtime",
-                config=Config(
-                    retries={"mode": "standard", "total_max_attempts": BEDROCK_MAX_ATTEMPTS},
-                    connect_timeout=BEDROCK_CONNECT_TIMEOUT,
-                    read_timeout=BEDROCK_READ_TIMEOUT,
+                config=aws.bounded_config(
+                    BEDROCK_MAX_ATTEMPTS, BEDROCK_CONNECT_TIMEOUT, BEDROCK_READ_TIMEOUT
                 ),
             )
         return self._client
