@@ -10,6 +10,7 @@ from docclass.embeddings import Embedder, l2_normalise
 from docclass.errors import (
     ConfigError,
     DocclassError,
+    DocumentTooLarge,
     EmbeddingRejected,
     EmbeddingUnavailable,
     IndexConflict,
@@ -39,6 +40,7 @@ __all__ = [
     "ConfigError",
     "Decision",
     "DocclassError",
+    "DocumentTooLarge",
     "Embedder",
     "EmbeddingCache",
     "EmbeddingRejected",

@@ -10,10 +10,11 @@ from aws_lambda_powertools import Logger
 
 from docclass.config import CLASSIFIED_PREFIX, INBOX_PREFIX
 from docclass.decide import decide
-from docclass.errors import InvalidDocument, ObjectNotFound
+from docclass.errors import DocumentTooLarge, InvalidDocument, ObjectNotFound
 from docclass.events import S3Change, process_event
 from docclass.index import GalleryIndex
 from docclass.index_store import IndexRepository, Pointer
+from docclass.memory import MemoryBudget
 from docclass.observability import MetricUnit, count_per_label, metrics, tracer
 from docclass.pipeline import DocumentEmbedder
 from docclass.routing import (
@@ -94,15 +95,21 @@ class Classifier:
             return Outcome(key, "ignored")
         return self.classify(key, attempt=change.attempt)
 
+    def _object_limit(self) -> int:
+        """The largest object this function downloads: MAX_DOCUMENT_BYTES or the memory budget's."""
+        budget: MemoryBudget | None = getattr(self.embedder, "budget", None)  # fakes in tests have none
+        return MAX_DOCUMENT_BYTES if budget is None else min(MAX_DOCUMENT_BYTES, budget.max_object_bytes)
+
     @tracer.capture_method
     def classify(self, key: str, attempt: int = 1) -> Outcome:
         """Classify one inbox document and move it; transient errors propagate for a retry."""
         path = inbox_path(key)
         try:
-            source = self.store.get(key)
+            # A larger object comes back without its body: it is never downloaded.
+            source = self.store.get(key, max_bytes=self._object_limit())
         except ObjectNotFound:
             return self._already_routed(key, path)
-        assert source is not None and source.body is not None
+        assert source is not None
         if attempt > 1:
             # An earlier delivery may have copied these very bytes and died before deleting the
             # source: finish that move instead of classifying again (the gallery may have changed,
@@ -115,7 +122,11 @@ class Classifier:
                 return Outcome(key, "already-routed", earlier)
         try:
             if source.size > MAX_DOCUMENT_BYTES:
-                raise InvalidDocument(f"document is {source.size} bytes; the limit is {MAX_DOCUMENT_BYTES}")
+                raise DocumentTooLarge(f"document is {source.size} bytes; the limit is {MAX_DOCUMENT_BYTES}")
+            budget: MemoryBudget | None = getattr(self.embedder, "budget", None)
+            if budget is not None:
+                budget.check_object(source.size)
+            assert source.body is not None
             embedded = self.embedder.embed(source.body)
         except InvalidDocument as exc:
             return self._fail(source, path, exc)

@@ -33,6 +33,10 @@ class Settings:
     max_distance: float | None = None
     embedder: str = "bedrock"
     gallery_embed_concurrency: int = 4
+    # Lambda sets AWS_LAMBDA_FUNCTION_MEMORY_SIZE to the function's MemorySize; outside Lambda
+    # (tests, scripts) the smallest MemorySize of template.yaml stands in. docclass.memory turns it
+    # into the memory budget of one document.
+    memory_mb: int = 1024
 
     def __post_init__(self) -> None:
         if not self.bucket:
@@ -47,6 +51,8 @@ class Settings:
             raise ConfigError(
                 f"GALLERY_EMBED_CONCURRENCY must be in 1..{MAX_EMBED_CONCURRENCY}, got {self.gallery_embed_concurrency}"
             )
+        if self.memory_mb < 128:
+            raise ConfigError(f"AWS_LAMBDA_FUNCTION_MEMORY_SIZE must be at least 128 (MB), got {self.memory_mb}")
         if self.embedder not in EMBEDDERS:
             raise ConfigError(f"EMBEDDER must be one of {EMBEDDERS}, got {self.embedder!r}")
 
@@ -62,6 +68,7 @@ class Settings:
             max_distance=_optional_float(env, "MAX_DISTANCE"),
             embedder=(env.get("EMBEDDER", cls.embedder) or cls.embedder).lower(),
             gallery_embed_concurrency=_int(env, "GALLERY_EMBED_CONCURRENCY", cls.gallery_embed_concurrency),
+            memory_mb=_int(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", cls.memory_mb),
         )
 
 

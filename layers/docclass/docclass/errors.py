@@ -4,6 +4,7 @@ DocclassError
 ├── ConfigError             a missing or invalid setting; fails at start-up
 ├── InvalidDocument         the document itself is at fault: route it to failed/ (never retried)
 │   ├── UnreadableImage     not an image we can decode, empty, truncated, a decompression bomb
+│   ├── DocumentTooLarge    its bytes or its decoded pixels do not fit the function's memory budget
 │   ├── EmbeddingRejected   the model refused this input (Bedrock ValidationException)
 │   └── InvalidGalleryKey   a gallery object with no usable label
 ├── EmbeddingUnavailable    the model could not answer now (throttled, timed out, quota, denied):
@@ -31,6 +32,10 @@ class InvalidDocument(DocclassError):
 
 class UnreadableImage(InvalidDocument):
     """The bytes are not a decodable, safe image."""
+
+
+class DocumentTooLarge(InvalidDocument):
+    """Downloading or decoding the document would not fit the function's memory (docclass.memory)."""
 
 
 class EmbeddingRejected(InvalidDocument):

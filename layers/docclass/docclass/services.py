@@ -9,6 +9,7 @@ from docclass.config import Settings
 from docclass.embeddings import Embedder
 from docclass.gallery import GalleryIndexer
 from docclass.index_store import EmbeddingCache, IndexRepository
+from docclass.memory import MemoryBudget, classify_budget, gallery_budget
 from docclass.pipeline import DocumentEmbedder
 from docclass.store import ObjectStore
 
@@ -24,23 +25,29 @@ def make_embedder(settings: Settings) -> Embedder:
     return TitanEmbedder(model_id=settings.model_id, dimension=settings.dimension)
 
 
-def _parts(settings: Settings, store: ObjectStore) -> tuple[DocumentEmbedder, IndexRepository]:
+def _parts(
+    settings: Settings, store: ObjectStore, budget: MemoryBudget
+) -> tuple[DocumentEmbedder, IndexRepository]:
     embedder = make_embedder(settings)
     cache = EmbeddingCache(store, embedder.model_id, embedder.dimension)
-    return DocumentEmbedder(embedder, cache), IndexRepository(store, embedder.model_id, embedder.dimension)
+    return (
+        DocumentEmbedder(embedder, cache, budget=budget),
+        IndexRepository(store, embedder.model_id, embedder.dimension),
+    )
 
 
 def build_gallery_indexer(settings: Settings, store: ObjectStore | None = None) -> GalleryIndexer:
     """A GalleryIndexer for these settings."""
     store = store or ObjectStore(settings.bucket)
-    embedder, repository = _parts(settings, store)
+    budget = gallery_budget(settings.memory_mb, settings.gallery_embed_concurrency)
+    embedder, repository = _parts(settings, store, budget)
     return GalleryIndexer(store, embedder, repository, embed_concurrency=settings.gallery_embed_concurrency)
 
 
 def build_classifier(settings: Settings, store: ObjectStore | None = None) -> Classifier:
     """A Classifier for these settings."""
     store = store or ObjectStore(settings.bucket)
-    embedder, repository = _parts(settings, store)
+    embedder, repository = _parts(settings, store, classify_budget(settings.memory_mb))
     return Classifier(
         store,
         embedder,
