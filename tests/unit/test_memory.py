@@ -49,7 +49,9 @@ def test_a_memory_size_too_small_for_any_document_fails_at_start_up():
 
 
 def test_settings_read_the_function_memory_lambda_sets():
-    assert Settings.from_env({"BUCKET_NAME": "b", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1536"}).memory_mb == 1536
+    assert (
+        Settings.from_env({"BUCKET_NAME": "b", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1536"}).memory_mb == 1536
+    )
     assert Settings.from_env({"BUCKET_NAME": "b"}).memory_mb == 1024
     with pytest.raises(ConfigError, match="AWS_LAMBDA_FUNCTION_MEMORY_SIZE"):
         Settings.from_env({"BUCKET_NAME": "b", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "64"})

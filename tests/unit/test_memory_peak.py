@@ -24,9 +24,18 @@ pytestmark = pytest.mark.skipif(
 
 def decode_in_child(kind: str, width: int, height: int, memory_mb: int = 1024) -> dict:
     """tests/huge_images.py's measurement: the decode's peak RSS above where it started."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "layers" / "docclass"), str(ROOT / "tests")]))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "layers" / "docclass"), str(ROOT / "tests")])
+    )
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "huge_images.py"), kind, str(width), str(height), str(memory_mb)],
+        [
+            sys.executable,
+            str(ROOT / "tests" / "huge_images.py"),
+            kind,
+            str(width),
+            str(height),
+            str(memory_mb),
+        ],
         capture_output=True,
         text=True,
         env=env,

@@ -52,7 +52,9 @@ class Settings:
                 f"GALLERY_EMBED_CONCURRENCY must be in 1..{MAX_EMBED_CONCURRENCY}, got {self.gallery_embed_concurrency}"
             )
         if self.memory_mb < 128:
-            raise ConfigError(f"AWS_LAMBDA_FUNCTION_MEMORY_SIZE must be at least 128 (MB), got {self.memory_mb}")
+            raise ConfigError(
+                f"AWS_LAMBDA_FUNCTION_MEMORY_SIZE must be at least 128 (MB), got {self.memory_mb}"
+            )
         if self.embedder not in EMBEDDERS:
             raise ConfigError(f"EMBEDDER must be one of {EMBEDDERS}, got {self.embedder!r}")
 
