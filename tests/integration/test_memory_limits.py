@@ -146,3 +146,28 @@ def test_the_local_stack_gives_each_function_the_memory_of_its_template():
         # then each function's budget comes from its own MemorySize, as Lambda's variable gives it
         assert services.classifier().embedder.budget == classify_budget(1024)
         assert services.gallery_indexer().embedder.budget == gallery_budget(1536, 4)
+
+
+def test_a_gallery_object_the_event_says_is_too_large_is_not_requested(s3, page, handlers, monkeypatch):
+    gallery, _ = handlers
+    # given a gallery event whose object size is above GalleryFunction's download limit
+    key = "gallery/letter/letter-9.png"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=page("letter"))
+    event = sqs_batch(s3, [key])
+    body = json.loads(event["Records"][0]["body"])
+    body["Records"][0]["s3"]["object"]["size"] = 10**9
+    event["Records"][0]["body"] = json.dumps(body)
+    requested = []
+    original_get = ObjectStore.get
+
+    def get(self, k, **kw):
+        requested.append(k)
+        return original_get(self, k, **kw)
+
+    monkeypatch.setattr(ObjectStore, "get", get)
+    # when GalleryFunction handles it
+    assert gallery(event) == {"batchItemFailures": []}
+    # then the object was never requested, and nothing was indexed
+    assert [k for k in requested if k.startswith("gallery/")] == []
+    index, _ = IndexRepository(ObjectStore(BUCKET, s3), LOCAL_MODEL, 1024).load()
+    assert list(index.entries()) == []

@@ -33,9 +33,10 @@ class Settings:
     max_distance: float | None = None
     embedder: str = "bedrock"
     gallery_embed_concurrency: int = 4
-    # Lambda sets AWS_LAMBDA_FUNCTION_MEMORY_SIZE to the function's MemorySize; outside Lambda
-    # (tests, scripts) the smallest MemorySize of template.yaml stands in. docclass.memory turns it
-    # into the memory budget of one document.
+    # Lambda sets the reserved AWS_LAMBDA_FUNCTION_MEMORY_SIZE to the function's memory in MB:
+    # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
+    # Outside Lambda (tests, scripts) the smallest MemorySize of template.yaml stands in.
+    # docclass.memory turns it into the memory budget of one document.
     memory_mb: int = 1024
 
     def __post_init__(self) -> None:

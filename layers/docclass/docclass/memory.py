@@ -27,8 +27,8 @@ RUNTIME_MB = 128
 # smaller gallery, so that whether a document fits does not depend on the gallery's size.
 CLASSIFY_INDEX_MB = 480
 # After the decode, each document in flight still holds its page (at most 2048 x 2048 x 4 bytes =
-# 16 MB), its JPEG re-encode, the base64 request and the embedder's working arrays: measured
-# under 40 MB for the offline embedder on a 2048 px page (bench/memory.py); rounded up.
+# 16 MB), its JPEG re-encode, the base64 request and the embedder's working arrays: the page plus
+# 12-14 MB measured for the offline embedder on a 2048 px page (bench/results/memory.md).
 AFTER_DECODE_MB = 64
 # The document's bytes are held while they are read from S3 (the HTTP read buffer and the bytes
 # object can coexist) and for the whole decode, so an object may use at most half the budget.
