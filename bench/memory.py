@@ -8,7 +8,7 @@ Every input is decoded by docclass.images.load_image in a fresh child interprete
 (tests/huge_images.py: the input is built first, then Linux's peak-RSS mark is reset through
 /proc/self/clear_refs, so the peak is the decode's alone, above the RSS it started from). Each row
 gives the header-based estimate (docclass.images.decode_need), the measured peak with
-ClassifyFunction's budget (1024 MB: 352 MB per document), whether each function accepts it, and,
+ClassifyFunction's budget (1024 MB: 368 MB per document), whether each function accepts it, and,
 for a refused input, the peak of the same decode without a budget: what it would have cost. One
 more child measures what a document holds after its decode (JPEG re-encode and the offline
 embedder on a 2048 x 2048 page), the figure behind docclass.memory.AFTER_DECODE_MB.
@@ -168,14 +168,14 @@ Machine: {json.dumps(machine)} (the development machine: 2 shared cores). MB = M
 Peak = the decode's peak RSS above the RSS it started from, in a fresh interpreter
 (docclass.images.load_image with ClassifyFunction's budget; a refused input stops at its header).
 The estimate is what the budget check compares, from the header alone. Budgets
-(docclass/memory.py): ClassifyFunction 1024 MB - 128 runtime - 480 index - 64 after the decode =
-{classify.per_document // MIB} MB; GalleryFunction (1536 - 128) / 4 - 64 = {gallery.per_document // MIB} MB per image, 4 at once.
+(docclass/memory.py): ClassifyFunction 1024 MB - 128 runtime - 480 index - 48 after the decode =
+{classify.per_document // MIB} MB; GalleryFunction (1536 - 128) / 4 - 48 = {gallery.per_document // MIB} MB per image, 4 at once.
 
 {table}
 
 After the decode, a document holds its page, the JPEG re-encode and the embedder's working arrays:
 {after["peak_bytes"] / MIB:,.0f} MB measured for a 2048 x 2048 page with the offline embedder (JPEG body
-{after["jpeg_bytes"] / 1e6:.1f} MB); docclass.memory reserves 64 MB for it.
+{after["jpeg_bytes"] / 1e6:.1f} MB), besides the page itself (16 MB); docclass.memory reserves 48 MB for it.
 """
     write_results(args.output, text)
     print(text)

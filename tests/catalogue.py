@@ -172,7 +172,7 @@ CASES: tuple[Case, ...] = (
         "inbox/bad/deep.png",
         lambda: zero_png(8_000, 8_000, PNG_RGBA, 16),
         "failed",
-        "the budget is 352 MB per document (ClassifyFunction MemorySize 1024 MB)",
+        "the budget is 368 MB per document (ClassifyFunction MemorySize 1024 MB)",
     ),
     Case(
         "a 16000x11000 RGB TIFF (3 KB)",

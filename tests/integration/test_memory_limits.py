@@ -99,7 +99,7 @@ def test_an_image_too_large_to_decode_goes_to_failed_and_its_batch_is_classified
     reason = s3.head_object(Bucket=BUCKET, Key=failed)["Metadata"]["docclass-error"]
     assert reason.startswith("image too large to decode in memory: "), reason
     assert "needs about" in reason
-    assert "the budget is 352 MB per document (ClassifyFunction MemorySize 1024 MB)" in reason
+    assert "the budget is 368 MB per document (ClassifyFunction MemorySize 1024 MB)" in reason
     # and every good document was classified
     assert listed(s3, "classified/") == sorted(f"classified/{kind}/good/{kind}.png" for kind in KINDS)
     assert listed(s3, "inbox/") == []

@@ -27,18 +27,33 @@ def no_decoding(monkeypatch):
 
 
 def test_classify_budget_leaves_room_for_the_runtime_and_a_100k_x_1024_index():
-    # given ClassifyFunction's 1024 MB: 128 runtime + 480 index + 64 after the decode
-    # then one document may use 352 MB, and an object at most half of it
-    assert CLASSIFY.per_document == 352 * MB
-    assert CLASSIFY.max_object_bytes == 176 * MB
+    # given ClassifyFunction's 1024 MB: 128 runtime + 480 index + 48 after the decode
+    # then one document may use 368 MB, and an object at most half of it
+    assert CLASSIFY.per_document == 368 * MB
+    assert CLASSIFY.max_object_bytes == 184 * MB
 
 
 def test_gallery_budget_is_shared_by_the_images_decoded_at_once():
-    # given GalleryFunction's 1536 MB and 4 images in flight: (1536 - 128) / 4 - 64
+    # given GalleryFunction's 1536 MB and 4 images in flight: (1536 - 128) / 4 - 48
     budget = gallery_budget(1536, 4)
-    assert budget.per_document == 288 * MB
+    assert budget.per_document == 304 * MB
     # then 4 documents at their budget, plus what each holds after its decode, fit beside the runtime
-    assert 4 * (budget.per_document + 64 * MB) + 128 * MB <= 1536 * MB
+    assert 4 * (budget.per_document + 48 * MB) + 128 * MB <= 1536 * MB
+
+
+def test_every_gallery_concurrency_the_template_allows_fits_a_300_dpi_page():
+    from docclass_local.template import load_template
+
+    # given the template's GalleryFunction MemorySize and GalleryEmbedConcurrency range
+    template = load_template()
+    memory = template["Resources"]["GalleryFunction"]["Properties"]["MemorySize"]
+    parameter = template["Parameters"]["GalleryEmbedConcurrency"]
+    # then every allowed value builds (no ConfigError) and accepts a 300-dpi letter JPEG (116 MB)
+    for concurrency in range(parameter["MinValue"], parameter["MaxValue"] + 1):
+        assert gallery_budget(memory, concurrency).per_document >= 116 * MB, concurrency
+    assert Settings(bucket="b", gallery_embed_concurrency=parameter["MaxValue"])
+    with pytest.raises(ConfigError):
+        Settings(bucket="b", gallery_embed_concurrency=parameter["MaxValue"] + 1)
 
 
 def test_a_memory_size_too_small_for_any_document_fails_at_start_up():
@@ -75,7 +90,7 @@ def test_an_image_over_the_budget_is_refused_from_its_header(name, make, what, n
         load_image(data, budget=CLASSIFY)
     reason = str(refused.value)
     assert reason.startswith(f"image too large to decode in memory: {what} needs about ")
-    assert "the budget is 352 MB per document (ClassifyFunction MemorySize 1024 MB)" in reason
+    assert "the budget is 368 MB per document (ClassifyFunction MemorySize 1024 MB)" in reason
 
 
 def test_a_big_jpeg_that_fits_once_drafted_is_accepted():
@@ -105,6 +120,6 @@ def test_refused_gallery_image_names_its_share_of_the_function():
 
 
 def test_an_object_too_large_to_download_is_refused_with_its_size():
-    with pytest.raises(DocumentTooLarge, match=r"document is 200000000 bytes; the limit is 184549376 \("):
+    with pytest.raises(DocumentTooLarge, match=r"document is 200000000 bytes; the limit is 192937984 \("):
         CLASSIFY.check_object(200_000_000)
     CLASSIFY.check_object(CLASSIFY.max_object_bytes)  # the limit itself is accepted

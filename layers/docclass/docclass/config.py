@@ -10,7 +10,8 @@ from docclass.errors import ConfigError
 
 VALID_DIMENSIONS = (256, 384, 1024)
 EMBEDDERS = ("bedrock", "local")
-MAX_EMBED_CONCURRENCY = 16
+# At most 8 images decoded at once fit GalleryFunction's 1536 MB (docclass.memory.gallery_budget).
+MAX_EMBED_CONCURRENCY = 8
 
 # Bucket layout (DESIGN.md, "The user's view").
 GALLERY_PREFIX = "gallery/"

@@ -28,13 +28,15 @@ RUNTIME_MB = 128
 CLASSIFY_INDEX_MB = 480
 # After the decode, each document in flight still holds its page (at most 2048 x 2048 x 4 bytes =
 # 16 MB), its JPEG re-encode, the base64 request and the embedder's working arrays: the page plus
-# 12-14 MB measured for the offline embedder on a 2048 px page (bench/results/memory.md).
-AFTER_DECODE_MB = 64
+# 12-14 MB measured for the offline embedder on a 2048 px page (bench/results/memory.md), and a
+# Titan request and response of a few MB.
+AFTER_DECODE_MB = 48
 # The document's bytes are held while they are read from S3 (the HTTP read buffer and the bytes
 # object can coexist) and for the whole decode, so an object may use at most half the budget.
 OBJECT_SHARE = 2
-# Below this a 300-dpi letter page (64 MB measured) would not fit: refuse to start instead.
-MIN_DOCUMENT_MB = 96
+# A 300-dpi letter JPEG needs 116 MB by the estimate (64 MB measured), its file included: a
+# function whose share is smaller would refuse ordinary scans, so it refuses to start instead.
+MIN_DOCUMENT_MB = 120
 
 
 @dataclass(frozen=True)
