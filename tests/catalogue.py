@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from conftest import draw_page
+from huge_images import PNG_RGBA, zero_png, zero_tiff
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,12 @@ def over_25_mb() -> bytes:
     return data
 
 
+def big_jpeg() -> bytes:
+    """An 8000 x 8000 px JPEG: too large for the budget at full scale, decoded at 1/2 by draft()."""
+    page = _letter().resize((8000, 8000))
+    return _save(page, "JPEG", quality=75)
+
+
 def letter_png() -> bytes:
     return draw_page("letter", seed=43)
 
@@ -146,6 +153,35 @@ CASES: tuple[Case, ...] = (
         "PDF is not supported",
     ),
     Case("a decompression bomb", "inbox/bad/bomb.png", decompression_bomb, "failed", "too large"),
+    Case(
+        "a 0.57 MB PNG declaring 12000x12000 RGBA",
+        "inbox/bad/bomb-12000.png",
+        lambda: zero_png(12_000, 12_000),
+        "failed",
+        "image too large to decode in memory: 12000x12000 px RGBA PNG needs about",
+    ),
+    Case(
+        "a 13000x13000 RGBA PNG",
+        "inbox/bad/bomb-13000.png",
+        lambda: zero_png(13_000, 13_000),
+        "failed",
+        "image too large to decode in memory",
+    ),
+    Case(
+        "an 8000x8000 16-bit RGBA PNG",
+        "inbox/bad/deep.png",
+        lambda: zero_png(8_000, 8_000, PNG_RGBA, 16),
+        "failed",
+        "the budget is 368 MB per document (ClassifyFunction MemorySize 1024 MB)",
+    ),
+    Case(
+        "a 16000x11000 RGB TIFF (3 KB)",
+        "inbox/bad/huge.tif",
+        lambda: zero_tiff(16_000, 11_000),
+        "failed",
+        "image too large to decode in memory",
+    ),
+    Case("an 8000x8000 JPEG (fits once drafted)", "inbox/odd/big.jpg", big_jpeg, "classified"),
     Case("a 1x20000 px strip", "inbox/odd/strip.png", thin_strip, "classified"),
     Case("16-bit grayscale PNG", "inbox/odd/grey16.png", grey16_png, "classified"),
     Case("CMYK JPEG", "inbox/odd/cmyk.jpg", cmyk_jpeg, "classified"),

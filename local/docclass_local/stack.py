@@ -173,6 +173,7 @@ class LocalStack:
         services.gallery_indexer.cache_clear()
         services.classifier.cache_clear()
         self._isolate_function_clients()
+        self._build_functions_with_their_memory()
         for spec in self.spec.functions.values():
             handler = self._handler_overrides.get(spec.logical_id) or _load_handler(spec)
             for worker in range(spec.max_concurrency):
@@ -198,6 +199,30 @@ class LocalStack:
             original = services.make_embedder
             services.make_embedder = lambda settings: self.faults.wrap_embedder(original(settings))
             self._restore.append(lambda: setattr(services, "make_embedder", original))
+
+    def _build_functions_with_their_memory(self) -> None:
+        """Build each function's services while AWS_LAMBDA_FUNCTION_MEMORY_SIZE holds its MemorySize.
+
+        Lambda gives every function its own value; here one process runs both, so the variable
+        cannot hold both at once. Each function's services are built (and kept by their lru_cache
+        factories) before any worker starts, then the variable is put back as it was.
+        """
+        from docclass import services
+
+        factories = {"ClassifyFunction": services.classifier, "GalleryFunction": services.gallery_indexer}
+        name = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+        saved = os.environ.get(name)
+        try:
+            for spec in self.spec.functions.values():
+                factory = factories.get(spec.logical_id)
+                if factory is not None and spec.logical_id not in self._handler_overrides:
+                    os.environ[name] = str(spec.memory)
+                    factory()
+        finally:
+            if saved is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = saved
 
     def stop(self) -> None:
         """Let the workers finish their batch, stop the endpoint, restore the environment."""

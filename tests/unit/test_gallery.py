@@ -224,7 +224,7 @@ def test_embed_concurrency_must_be_positive():
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("", 4), ("1", 1), ("16", 16)],
+    [("", 4), ("1", 1), ("8", 8)],
 )
 def test_gallery_embed_concurrency_is_read_from_the_environment(raw, expected):
     from docclass.config import Settings
@@ -233,7 +233,7 @@ def test_gallery_embed_concurrency_is_read_from_the_environment(raw, expected):
     assert settings.gallery_embed_concurrency == expected
 
 
-@pytest.mark.parametrize("raw", ["0", "17", "four"])
+@pytest.mark.parametrize("raw", ["0", "9", "four"])
 def test_a_bad_gallery_embed_concurrency_fails_fast(raw):
     from docclass.config import Settings
     from docclass.errors import ConfigError

@@ -10,6 +10,7 @@ from docclass.embeddings import Embedder, l2_normalise
 from docclass.errors import (
     ConfigError,
     DocclassError,
+    DocumentTooLarge,
     EmbeddingMisconfigured,
     EmbeddingRejected,
     EmbeddingThrottled,
@@ -42,6 +43,7 @@ __all__ = [
     "ConfigError",
     "Decision",
     "DocclassError",
+    "DocumentTooLarge",
     "Embedder",
     "EmbeddingCache",
     "EmbeddingMisconfigured",

@@ -11,11 +11,19 @@ from aws_lambda_powertools import Logger
 
 from docclass.config import CLASSIFIED_PREFIX, INBOX_PREFIX
 from docclass.decide import decide
-from docclass.errors import IndexUnusable, InvalidDocument, ObjectNotFound, PreconditionFailed, StorageError
+from docclass.errors import (
+    DocumentTooLarge,
+    IndexUnusable,
+    InvalidDocument,
+    ObjectNotFound,
+    PreconditionFailed,
+    StorageError,
+)
 from docclass.events import S3Change, process_event
 from docclass.index import GalleryIndex
 from docclass.index_store import IndexRepository, Pointer
 from docclass.invocation import NO_BUDGET, InvocationGuard, TimeBudget
+from docclass.memory import MemoryBudget
 from docclass.observability import MetricUnit, count_per_label, error_once, metrics, tracer
 from docclass.pipeline import DocumentEmbedder
 from docclass.routing import (
@@ -132,6 +140,11 @@ class Classifier:
             return Outcome(key, "ignored")
         return self.classify(key, attempt=change.attempt, event_etag=change.etag)
 
+    def _object_limit(self) -> int:
+        """The largest object this function downloads: MAX_DOCUMENT_BYTES or the memory budget's."""
+        budget: MemoryBudget | None = getattr(self.embedder, "budget", None)  # fakes in tests have none
+        return MAX_DOCUMENT_BYTES if budget is None else min(MAX_DOCUMENT_BYTES, budget.max_object_bytes)
+
     @tracer.capture_method
     def classify(self, key: str, attempt: int = 1, event_etag: str = "") -> Outcome:
         """Classify one inbox document and move it; transient errors propagate for a retry.
@@ -141,10 +154,11 @@ class Classifier:
         """
         path = inbox_path(key)
         try:
-            source = self.store.get(key)
+            # A larger object comes back without its body: it is never downloaded.
+            source = self.store.get(key, max_bytes=self._object_limit())
         except ObjectNotFound:
             return self._already_routed(key, path, event_etag)
-        assert source is not None and source.body is not None
+        assert source is not None
         if attempt > 1:
             # An earlier delivery may have copied these very bytes and died before deleting the
             # source: finish that move instead of classifying again (the gallery may have changed,
@@ -160,7 +174,11 @@ class Classifier:
         index = self.current_index()
         try:
             if source.size > MAX_DOCUMENT_BYTES:
-                raise InvalidDocument(f"document is {source.size} bytes; the limit is {MAX_DOCUMENT_BYTES}")
+                raise DocumentTooLarge(f"document is {source.size} bytes; the limit is {MAX_DOCUMENT_BYTES}")
+            budget: MemoryBudget | None = getattr(self.embedder, "budget", None)
+            if budget is not None:
+                budget.check_object(source.size)
+            assert source.body is not None
             embedded = self.embedder.embed(source.body)
         except InvalidDocument as exc:
             return self._fail(source, path, exc)

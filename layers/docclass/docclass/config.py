@@ -10,7 +10,8 @@ from docclass.errors import ConfigError
 
 VALID_DIMENSIONS = (256, 384, 1024)
 EMBEDDERS = ("bedrock", "local")
-MAX_EMBED_CONCURRENCY = 16
+# At most 8 images decoded at once fit GalleryFunction's 1536 MB (docclass.memory.gallery_budget).
+MAX_EMBED_CONCURRENCY = 8
 
 # Bucket layout (DESIGN.md, "The user's view").
 GALLERY_PREFIX = "gallery/"
@@ -34,6 +35,11 @@ class Settings:
     embedder: str = "bedrock"
     gallery_embed_concurrency: int = 4
     index_refresh_seconds: float = 30.0
+    # Lambda sets the reserved AWS_LAMBDA_FUNCTION_MEMORY_SIZE to the function's memory in MB:
+    # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
+    # Outside Lambda (tests, scripts) the smallest MemorySize of template.yaml stands in.
+    # docclass.memory turns it into the memory budget of one document.
+    memory_mb: int = 1024
 
     def __post_init__(self) -> None:
         if not self.bucket:
@@ -50,6 +56,10 @@ class Settings:
             )
         if not 0 <= self.index_refresh_seconds <= 3600:
             raise ConfigError(f"INDEX_REFRESH_SECONDS must be in 0..3600, got {self.index_refresh_seconds}")
+        if self.memory_mb < 128:
+            raise ConfigError(
+                f"AWS_LAMBDA_FUNCTION_MEMORY_SIZE must be at least 128 (MB), got {self.memory_mb}"
+            )
         if self.embedder not in EMBEDDERS:
             raise ConfigError(f"EMBEDDER must be one of {EMBEDDERS}, got {self.embedder!r}")
 
@@ -66,6 +76,7 @@ class Settings:
             embedder=(env.get("EMBEDDER", cls.embedder) or cls.embedder).lower(),
             gallery_embed_concurrency=_int(env, "GALLERY_EMBED_CONCURRENCY", cls.gallery_embed_concurrency),
             index_refresh_seconds=_float(env, "INDEX_REFRESH_SECONDS", cls.index_refresh_seconds),
+            memory_mb=_int(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", cls.memory_mb),
         )
 
 

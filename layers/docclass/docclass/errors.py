@@ -4,6 +4,7 @@ DocclassError
 ├── ConfigError             a missing or invalid setting; fails at start-up
 ├── InvalidDocument         the document itself is at fault: route it to failed/ (never retried)
 │   ├── UnreadableImage     not an image we can decode, empty, truncated, a decompression bomb
+│   ├── DocumentTooLarge    its bytes or its decoded pixels do not fit the function's memory budget
 │   ├── EmbeddingRejected   the model refused this image (a ValidationException about the input)
 │   └── InvalidGalleryKey   a gallery object with no usable label
 ├── IndexUnusable           the stored index cannot be used as it is and retrying will not change
@@ -44,6 +45,10 @@ class InvalidDocument(DocclassError):
 
 class UnreadableImage(InvalidDocument):
     """The bytes are not a decodable, safe image."""
+
+
+class DocumentTooLarge(InvalidDocument):
+    """Downloading or decoding the document would not fit the function's memory (docclass.memory)."""
 
 
 class EmbeddingRejected(InvalidDocument):

@@ -17,6 +17,7 @@ from docclass.events import S3Change, is_sqs_event, iter_changes, message_ids, p
 from docclass.index import Entry, GalleryIndex
 from docclass.index_store import CommitResult, IndexRepository
 from docclass.invocation import NO_BUDGET, InvocationGuard, TimeBudget
+from docclass.memory import MemoryBudget
 from docclass.observability import MetricUnit, error_once, metrics, tracer
 from docclass.pipeline import DocumentEmbedder, Embedded
 from docclass.routing import gallery_label, is_folder_marker
@@ -131,8 +132,15 @@ class GalleryIndexer:
 
     def _fetch(self, change: S3Change) -> _Fetched:
         """The object's label and vector: ObjectNotFound, InvalidDocument or a transient error."""
-        obj = self.store.get(change.key)
-        assert obj is not None and obj.body is not None
+        budget: MemoryBudget | None = getattr(self.embedder, "budget", None)  # fakes in tests have none
+        if budget is not None:
+            budget.check_object(change.size)  # the event's size: too large, not even requested
+        # The event's size can be stale (replaced since): the GET leaves too large a body unread.
+        obj = self.store.get(change.key, max_bytes=None if budget is None else budget.max_object_bytes)
+        assert obj is not None
+        if budget is not None:
+            budget.check_object(obj.size)
+        assert obj.body is not None
         label = gallery_label(change.key, obj.metadata)  # before the model call: a bad label costs nothing
         return label, self.embedder.embed(obj.body)
 

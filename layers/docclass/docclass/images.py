@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
 
 from docclass.errors import UnreadableImage
+from docclass.memory import MemoryBudget
 
 # Titan Multimodal Embeddings G1 accepts at most 2048x2048 px and 25 MB per image.
 MAX_SIDE = 2048
@@ -24,10 +25,31 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError)
 _WHITE = (255, 255, 255)
 # The shrink filter (see _shrink); bench/overhead.py compares it with Lanczos.
 _RESAMPLE = Image.Resampling.HAMMING
+_REDUCING_GAP = 3.0
+# EXIF orientation (tag 274) -> the transpose that shows the page upright (EXIF 2.32, 4.6.4 A).
+_ORIENTATION = 0x0112
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Pillow stores these modes in 1 or 2 bytes per pixel; every other mode takes 4 (RGB is RGBX).
+_STORAGE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+# Decoder state, row buffers, the final RGB conversion and transposition of a page of at most
+# 2048 x 2048 px (16 MB each), and the interpreter's own allocations during the decode.
+_FIXED_NEED = 48 * 1024 * 1024
 
 
-def load_image(data: bytes, *, max_side: int = MAX_SIDE) -> Image.Image:
-    """Decode image bytes into an RGB image whose longer side is at most max_side (aspect kept)."""
+def load_image(data: bytes, *, max_side: int = MAX_SIDE, budget: MemoryBudget | None = None) -> Image.Image:
+    """Decode image bytes into an RGB image whose longer side is at most max_side (aspect kept).
+
+    With a budget, the decode's peak memory is estimated from the header (decode_need) and an
+    image that would not fit is refused with DocumentTooLarge before any pixel is decoded.
+    """
     if max_side < 1:
         raise ValueError(f"max_side must be at least 1, got {max_side}")
     if not data:
@@ -38,11 +60,22 @@ def load_image(data: bytes, *, max_side: int = MAX_SIDE) -> Image.Image:
         raise UnreadableImage(f"image too large: {width}x{height} px (limit {MAX_PIXELS} px)")
     try:
         if max(width, height) > max_side:
-            # JPEG only: decode at 1/2, 1/4 or 1/8 scale, never below the requested size.
+            # JPEG only: decode at 1/2, 1/4 or 1/8 scale, never below the requested size. The
+            # image's size is the reduced one from here on, so the budget counts the reduced decode.
             image.draft("RGB", _fit((width, height), max_side))
+        if budget is not None:
+            what = f"{width}x{height} px {image.mode} {image.format}"
+            if image.size != (width, height):
+                what += f" (decoded at {image.size[0]}x{image.size[1]})"
+            budget.check_decode(decode_need(image, max_side, full_size=(width, height)), len(data), what)
         image.load()  # the first page or frame of a multi-page TIFF, animated GIF or WebP
-        ImageOps.exif_transpose(image, in_place=True)
-        page = _to_rgb(image, max_side)
+        orientation = image.getexif().get(_ORIENTATION, 1)
+        page = _to_rgb(image, max_side, release=True)
+        # Rotate the small page, not the decoded one: a transposed copy of a full decode would
+        # double the peak. Neither side exceeds max_side either way round.
+        transpose = _TRANSPOSE.get(orientation)
+        if transpose is not None:
+            page = page.transpose(transpose)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise UnreadableImage(f"image too large: {e}") from e
     except _DECODE_ERRORS as e:
@@ -52,6 +85,45 @@ def load_image(data: bytes, *, max_side: int = MAX_SIDE) -> Image.Image:
     # Drop the source's metadata: a CMYK ICC profile left in info would be written into a PNG.
     page.info = {}
     return page
+
+
+def decode_need(
+    image: Image.Image, max_side: int = MAX_SIDE, *, full_size: tuple[int, int] | None = None
+) -> int:
+    """Estimated peak bytes that load_image allocates for an opened, not yet loaded image.
+
+    Read from the header alone (size after any JPEG draft, Pillow's mode, format): the decoded
+    raster in Pillow's own storage (3-band modes take 4 bytes a pixel), the decoder's own buffers,
+    then the larger of two phases, as load_image runs them: flattening to L/RGB while the decoded
+    raster is alive, and shrinking once it was released. Checked against what Pillow really
+    allocates (peak RSS in a fresh process) by tests/unit/test_memory_peak.py and bench/memory.py.
+    """
+    width, height = image.size
+    pixels = width * height
+    stored = pixels * _bytes_per_pixel(image.mode)
+    decoded = stored + _decoder_buffers(image, full_size or image.size)
+    mode = image.mode
+    if mode in _HIGH_DEPTH_MODES:
+        # Shrunk in its own mode, then mapped to 8 bits (float64 arrays for I and F: ~4 of them).
+        flat_phase, flat, shrink_bpp = decoded, stored, _bytes_per_pixel(mode)
+        target = _fit((width, height), max_side)
+        mapping = target[0] * target[1] * (8 * 4 if mode in ("I", "F") else 4)
+        return flat_phase + _shrink_need((width, height), max_side, shrink_bpp) + mapping + _FIXED_NEED
+    if mode == "LAB":
+        flat_phase, flat, shrink_bpp = decoded + pixels * 4, pixels * 4, 4
+    elif image.has_transparency_data:
+        grey = mode in ("LA", "La", "L", "1")
+        layer = 0 if mode in ("LA", "RGBA") else pixels * 4
+        flat = pixels * (1 if grey else 4)
+        flat_phase, shrink_bpp = decoded + layer + flat + pixels, (1 if grey else 4)  # + the alpha band
+    elif mode in ("L", "RGB"):
+        flat_phase, flat, shrink_bpp = decoded, stored, _bytes_per_pixel(mode)
+    elif mode == "1":
+        flat_phase, flat, shrink_bpp = decoded + pixels, pixels, 1
+    else:  # P, CMYK, YCbCr, ...: converted to RGB
+        flat_phase, flat, shrink_bpp = decoded + pixels * 4, pixels * 4, 4
+    shrink_phase = flat + _shrink_need((width, height), max_side, shrink_bpp)
+    return max(flat_phase, shrink_phase) + _FIXED_NEED
 
 
 def encode_jpeg(image: Image.Image, quality: int = 90) -> bytes:
@@ -135,17 +207,23 @@ def _shrink(image: Image.Image, max_side: int) -> Image.Image:
     target = _fit(image.size, max_side)
     if target == image.size:
         return image
-    return image.resize(target, _RESAMPLE, reducing_gap=3.0)
+    return image.resize(target, _RESAMPLE, reducing_gap=_REDUCING_GAP)
 
 
-def _to_rgb(image: Image.Image, max_side: int | None = None) -> Image.Image:
-    """Flatten alpha on white, bring every mode to 8-bit RGB, and shrink to max_side if given."""
+def _to_rgb(image: Image.Image, max_side: int | None = None, *, release: bool = False) -> Image.Image:
+    """Flatten alpha on white, bring every mode to 8-bit RGB, and shrink to max_side if given.
+
+    release: free the source raster as soon as a flattened copy exists, so that the shrink does
+    not run next to both (load_image owns its decoded image; encode_* callers own theirs).
+    """
     if image.mode in _HIGH_DEPTH_MODES:
         # Shrink before mapping to 8 bits: the 32-bit intermediate stays small.
         if max_side is not None:
             image = _shrink(image, max_side)
         return _high_depth_to_grey(image).convert("RGB")
     page = _flatten(image)
+    if release and page is not image:
+        image.close()  # drops Pillow's raster now, not when load_image returns
     if max_side is not None:
         page = _shrink(page, max_side)
     return page if page.mode == "RGB" else page.convert("RGB")
@@ -162,7 +240,8 @@ def _flatten(image: Image.Image) -> Image.Image:
         return transform.apply(image)
     if image.has_transparency_data:
         grey = mode in ("LA", "La", "L", "1")
-        layer = image.convert("LA" if grey else "RGBA")
+        wanted = "LA" if grey else "RGBA"
+        layer = image if mode == wanted else image.convert(wanted)  # convert() to the same mode copies
         background = Image.new("L" if grey else "RGB", image.size, 255 if grey else _WHITE)
         background.paste(layer, mask=layer.getchannel("A"))
         return background
@@ -190,3 +269,43 @@ def _high_depth_to_grey(image: Image.Image) -> Image.Image:
     else:
         scaled = (values - low) * (255.0 / ((high - low) or 1.0))
     return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    return _STORAGE_BYTES.get(mode, 4)
+
+
+def _decoder_buffers(image: Image.Image, full_size: tuple[int, int]) -> int:
+    """Memory a decoder holds besides the raster it fills, where that can be large."""
+    if image.format == "JPEG" and image.info.get("progressive"):
+        # libjpeg keeps every DCT coefficient (2 bytes) of a progressive scan at full scale, even
+        # when it outputs at a draft scale: 8000x8000 4:2:0 measured 131 MB besides the raster.
+        sampling = [h * v for _, h, v, _ in getattr(image, "layer", [])]
+        share = sum(sampling) / max(sampling) if sampling else float(getattr(image, "layers", 4))
+        return int(full_size[0] * full_size[1] * 2 * share)
+    if image.format == "WEBP":
+        # libwebp's animation decoder keeps the canvas and the previous frame; Pillow copies it out.
+        return image.size[0] * image.size[1] * 12
+    if image.format == "TIFF":
+        tags = getattr(image, "tag_v2", {})
+        if tags.get(259) in (6, 7) or tags.get(262) == 6:
+            # JPEG-in-TIFF and YCbCr are read through libtiff's RGBA interface, a strip at a time.
+            rows = min(int(tags.get(278, image.size[1]) or image.size[1]), image.size[1])
+            return image.size[0] * rows * 4
+    return 0
+
+
+def _shrink_need(size: tuple[int, int], max_side: int, bpp: int) -> int:
+    """Bytes _shrink allocates: an integer reduce() when the page is far too big, Pillow's
+    horizontal pass (target width x source height) and the target itself."""
+    target = _fit(size, max_side)
+    if target == size:
+        return 0
+    width, height = size
+    factor_x = max(1, int(width / target[0] / _REDUCING_GAP))
+    factor_y = max(1, int(height / target[1] / _REDUCING_GAP))
+    reduced = 0
+    if factor_x > 1 or factor_y > 1:
+        width, height = -(-width // factor_x), -(-height // factor_y)
+        reduced = width * height * bpp
+    return reduced + target[0] * height * bpp + target[0] * target[1] * bpp

@@ -13,6 +13,7 @@ from docclass.embeddings import Embedder
 from docclass.errors import StorageError
 from docclass.images import load_image
 from docclass.index_store import EmbeddingCache
+from docclass.memory import MemoryBudget
 from docclass.observability import tracer
 
 logger = Logger(child=True)
@@ -56,9 +57,12 @@ class DocumentEmbedder:
     waits for the first's vector, or its error, and counts as a cache hit.
     """
 
-    def __init__(self, embedder: Embedder, cache: EmbeddingCache | None = None) -> None:
+    def __init__(
+        self, embedder: Embedder, cache: EmbeddingCache | None = None, *, budget: MemoryBudget | None = None
+    ) -> None:
         self.embedder = embedder
         self.cache = cache
+        self.budget = budget  # what one document may take to decode (None: no limit but MAX_PIXELS)
         self._lock = threading.Lock()
         self._in_flight: dict[str, _Pending] = {}
 
@@ -83,7 +87,7 @@ class DocumentEmbedder:
         if not owner:
             return Embedded(pending.result(), digest, True)
         try:
-            pending.vector = self.embedder.embed(load_image(data))
+            pending.vector = self.embedder.embed(load_image(data, budget=self.budget))
         except BaseException as exc:
             pending.error = exc
             raise

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from docclass import invocation, memory
 from docclass.classify import Classifier
 from docclass.config import Settings
 from docclass.embeddings import Embedder
 from docclass.gallery import GalleryIndexer
 from docclass.index_store import CacheScope, EmbeddingCache, IndexRepository
-from docclass.invocation import classify_budget, gallery_budget
+from docclass.memory import MemoryBudget
 from docclass.pipeline import DocumentEmbedder
 from docclass.store import ObjectStore
 
@@ -26,30 +27,34 @@ def make_embedder(settings: Settings) -> Embedder:
 
 
 def _parts(
-    settings: Settings, store: ObjectStore, scope: CacheScope
+    settings: Settings, store: ObjectStore, scope: CacheScope, budget: MemoryBudget
 ) -> tuple[DocumentEmbedder, IndexRepository]:
     embedder = make_embedder(settings)
     cache = EmbeddingCache(store, embedder.model_id, embedder.dimension, scope)
-    return DocumentEmbedder(embedder, cache), IndexRepository(store, embedder.model_id, embedder.dimension)
+    return (
+        DocumentEmbedder(embedder, cache, budget=budget),
+        IndexRepository(store, embedder.model_id, embedder.dimension),
+    )
 
 
 def build_gallery_indexer(settings: Settings, store: ObjectStore | None = None) -> GalleryIndexer:
     """A GalleryIndexer for these settings."""
     store = store or ObjectStore(settings.bucket)
-    embedder, repository = _parts(settings, store, "gallery")
+    budget = memory.gallery_budget(settings.memory_mb, settings.gallery_embed_concurrency)
+    embedder, repository = _parts(settings, store, "gallery", budget)
     return GalleryIndexer(
         store,
         embedder,
         repository,
         embed_concurrency=settings.gallery_embed_concurrency,
-        budget=gallery_budget(settings),
+        budget=invocation.gallery_budget(settings),
     )
 
 
 def build_classifier(settings: Settings, store: ObjectStore | None = None) -> Classifier:
     """A Classifier for these settings."""
     store = store or ObjectStore(settings.bucket)
-    embedder, repository = _parts(settings, store, "inbox")
+    embedder, repository = _parts(settings, store, "inbox", memory.classify_budget(settings.memory_mb))
     return Classifier(
         store,
         embedder,
@@ -57,7 +62,7 @@ def build_classifier(settings: Settings, store: ObjectStore | None = None) -> Cl
         neighbor_count=settings.neighbor_count,
         max_distance=settings.max_distance,
         refresh_seconds=settings.index_refresh_seconds,
-        budget=classify_budget(settings),
+        budget=invocation.classify_budget(settings),
     )
 
 

@@ -71,14 +71,27 @@ class ObjectStore:
             )
         return self._client
 
-    def get(self, key: str, *, if_none_match: str | None = None) -> StoredObject | None:
-        """Fetch an object; None when if_none_match equals its current ETag (not modified)."""
+    def get(
+        self, key: str, *, if_none_match: str | None = None, max_bytes: int | None = None
+    ) -> StoredObject | None:
+        """Fetch an object; None when if_none_match equals its current ETag (not modified).
+
+        max_bytes: when the response's Content-Length is larger, the body is not read (the
+        stream is closed) and the object comes back with body=None and its real size. This one
+        request does what a HEAD before the GET would, and also holds when the object was
+        replaced by a larger one after the event that named it.
+        """
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if if_none_match:
             params["IfNoneMatch"] = if_none_match
         try:
             response = self.client.get_object(**params)
-            body = response["Body"].read()
+            length = int(response.get("ContentLength", 0) or 0)
+            if max_bytes is not None and length > max_bytes:
+                response["Body"].close()
+                body = None
+            else:
+                body = response["Body"].read()
         except ClientError as exc:
             if _code(exc) in {"304", "NotModified"}:
                 return None
@@ -88,7 +101,7 @@ class ObjectStore:
         return StoredObject(
             key=key,
             etag=response["ETag"],
-            size=len(body),
+            size=length if body is None else len(body),
             content_type=response.get("ContentType"),
             metadata=response.get("Metadata", {}),
             body=body,
