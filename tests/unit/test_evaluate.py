@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from docclass_local import evaluate as ev
+from docclass_local.cli import add_eval_arguments
 from docclass_local.progress import Progress
 
 SHARED_DOCS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "docs"
@@ -208,7 +209,7 @@ def make_folder(root: Path, per_label: int = 4, seed: int = 0) -> Path:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="docclass eval")
-    ev.add_arguments(p)
+    add_eval_arguments(p)
     return p
 
 
