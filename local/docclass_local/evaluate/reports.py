@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import base64
-import html
 import math
 import re
 import textwrap
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+import jinja2
 import numpy as np
+from markupsafe import Markup
 
 from docclass_local.evaluate.core import QueryResult
 from docclass_local.evaluate.stats import Suggestion, Summary, plural
@@ -169,160 +171,98 @@ def _num(value: float | None) -> str:
 
 # --------------------------------------------------------------------------- HTML report
 
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1d2330;
-background:#fff;max-width:1400px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dde;
-padding-bottom:4px}
-.meta{color:#555}.meta b{color:#1d2330}.warn{color:#a14b00}
-.kpis{display:flex;gap:14px;margin:14px 0;flex-wrap:wrap}
-.kpi{border:1px solid #dde;border-radius:6px;padding:8px 14px;min-width:120px}
-.kpi .v{font-size:22px;font-weight:600}.kpi .l{color:#666;font-size:12px}
-table{border-collapse:collapse;font-variant-numeric:tabular-nums}
-td,th{padding:3px 7px;border:1px solid #e3e5ea;text-align:right}
-th{background:#f5f6f8;font-weight:600}td.name,th.name{text-align:left}
-table.cm td{min-width:24px;text-align:center}
-table.cm th.col{writing-mode:vertical-rl;transform:rotate(180deg);text-align:left;padding:6px 2px;
-white-space:nowrap}
-.bar{display:inline-block;height:9px;background:#4a78c2;vertical-align:middle;margin-left:6px}
-.legend span{display:inline-block;width:11px;height:11px;margin:0 4px 0 12px;vertical-align:-1px}
-.cards{display:flex;flex-wrap:wrap;gap:12px}
-.card{border:1px solid #dde;border-radius:6px;padding:8px;width:352px;font-size:12px}
-.card .pair{display:flex;gap:8px}.card figure{margin:0;width:168px}
-.card img{display:block;max-width:160px;max-height:220px;border:1px solid #ccd;background:#fafafa}
-.card figcaption{word-break:break-all;color:#444;margin-top:3px}
-.card .verdict{margin-top:6px}.wrong{color:#b3261e;font-weight:600}.right{color:#2e7d32;font-weight:600}
-.noimg{width:158px;height:120px;border:1px dashed #bbb;color:#888;display:flex;align-items:center;
-justify-content:center}
-code{font-size:12px}
-"""
-_RIGHT_COLOUR = "#2e7d32"
-_WRONG_COLOUR = "#c62828"
+RIGHT_COLOUR = "#2e7d32"
+WRONG_COLOUR = "#c62828"
+
+
+@lru_cache(maxsize=1)
+def _templates() -> jinja2.Environment:
+    """The report templates, shipped as package data; autoescaping makes every value text."""
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("docclass_local.evaluate", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters["pct"] = _pct
+    environment.filters["num"] = _num
+    return environment
 
 
 def render_html(run: Run) -> str:
     """One self-contained HTML page: inline CSS and SVG, thumbnails as data URIs, no links out."""
     s = run.summary
-    e = html.escape
     mode = (
         f"leave-one-out over {run.gallery_dir}"
         if s.mode == "loo"
         else f"{run.query_dir} against the gallery {run.gallery_dir}"
     )
-    limit = "none" if s.max_distance is None else f"{s.max_distance:g}"
     g = s.suggestion
-    suggested = "none" if g.max_distance is None else f"{g.max_distance:g}"
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>docclass eval: {e(mode)}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        "<h1>docclass eval</h1>",
-        f'<div class="meta">{e(mode)}</div>',
-        f'<div class="meta">model <b>{e(run.model_id)}</b>, {run.dimension} dimensions '
-        f'<span class="{"warn" if run.embedder == "local" else ""}">({e(run.model_note)})</span></div>',
-        f'<div class="meta">gallery {s.gallery_size} documents in {len(s.gallery_labels)} labels; '
-        f"{s.queries} queries classified, {len(run.unreadable)} unreadable; "
-        f"k={s.k}, MaxDistance {e(limit)}</div>",
-        '<div class="kpis">',
-        _kpi(_pct(s.accuracy), f"accuracy ({s.correct} of {s.queries} right)"),
-        _kpi(_pct(s.coverage), f"coverage ({s.classified} given a label)"),
-        _kpi(_pct(s.accuracy_on_kept), "accuracy on the labelled ones"),
-        _kpi(e(suggested), "suggested MaxDistance"),
-        "</div>",
-    ]
-    for note in s.notes:
-        parts.append(f'<p class="warn">{e(note)}</p>')
-
-    parts.append("<h2>Confusion matrix</h2>")
-    parts.append(
-        '<p class="meta">Rows: true label; columns: predicted label. Shade = share of the row: green right, red wrong, amber unclassified.</p>'
-    )
-    parts.append(_confusion_html(s))
-
-    parts.append("<h2>Per class</h2>")
-    parts.append(
-        '<table><tr><th class="name">label</th><th>support</th><th>predicted</th>'
-        "<th>precision</th><th>recall</th></tr>"
-    )
-    for c in s.per_class:
-        parts.append(
-            f'<tr><td class="name">{e(c.label)}</td><td>{c.support}</td><td>{c.predicted}</td>'
-            f"<td>{_pct(c.precision)}{_bar(c.precision)}</td><td>{_pct(c.recall)}{_bar(c.recall)}</td></tr>"
+    return (
+        _templates()
+        .get_template("report.html.j2")
+        .render(
+            run=run,
+            s=s,
+            mode=mode,
+            limit="none" if s.max_distance is None else f"{s.max_distance:g}",
+            kpis=[
+                (_pct(s.accuracy), f"accuracy ({s.correct} of {s.queries} right)"),
+                (_pct(s.coverage), f"coverage ({s.classified} given a label)"),
+                (_pct(s.accuracy_on_kept), "accuracy on the labelled ones"),
+                ("none" if g.max_distance is None else f"{g.max_distance:g}", "suggested MaxDistance"),
+            ],
+            confusion=_confusion_rows(s),
+            bar=_bar,
+            right_colour=RIGHT_COLOUR,
+            wrong_colour=WRONG_COLOUR,
+            histogram=_histogram(run),
+            suggestion_line=_suggestion_lines(g)[0],
+            mistakes=_mistakes(run),
         )
-    parts.append("</table>")
-
-    parts.append("<h2>Nearest distance of right and wrong answers</h2>")
-    parts.append(
-        '<p class="meta legend">before MaxDistance applies'
-        f'<span style="background:{_RIGHT_COLOUR}"></span>right ({s.right.count})'
-        f'<span style="background:{_WRONG_COLOUR}"></span>wrong ({s.wrong.count})</p>'
     )
-    parts.append(_histogram_svg(run))
-    parts.append(
-        '<table><tr><th class="name"></th><th>count</th>'
-        "<th>min</th><th>median</th><th>p90</th><th>max</th></tr>"
-    )
-    for name, st in (("right", s.right), ("wrong", s.wrong)):
-        parts.append(
-            f'<tr><td class="name">{name}</td><td>{st.count}</td><td>{_num(st.min)}</td>'
-            f"<td>{_num(st.median)}</td><td>{_num(st.p90)}</td><td>{_num(st.max)}</td></tr>"
-        )
-    parts.append("</table>")
-    parts.append(f"<p>{e(_suggestion_lines(g)[0])}</p>")
-    parts.append(f'<p class="meta">Rule: {e(g.rule)}.</p>')
-
-    parts.append(f"<h2>Mistakes ({len(s.mistakes)})</h2>")
-    parts.append(_mistakes_html(run))
-    if run.unreadable:
-        parts.append(f"<h2>Unreadable files ({len(run.unreadable)})</h2><ul>")
-        for role, key, reason in run.unreadable:
-            parts.append(f"<li>{e(role)} <code>{e(key)}</code>: {e(reason)}</li>")
-        parts.append("</ul>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
 
 
-def _kpi(value: str, label: str) -> str:
-    return f'<div class="kpi"><div class="v">{value}</div><div class="l">{html.escape(label)}</div></div>'
+def _bar(value: float | None) -> Markup:
+    """A horizontal bar as wide as the share (60 px for 100%); markup built from a number only."""
+    if value is None:
+        return Markup("")
+    return Markup('<span class="bar" style="width:{}px"></span>').format(round(60 * value))
 
 
-def _bar(value: float | None) -> str:
-    return "" if value is None else f'<span class="bar" style="width:{round(60 * value)}px"></span>'
-
-
-def _confusion_html(s: Summary) -> str:
-    e = html.escape
-    rows = ['<table class="cm"><tr><th class="name">true \\ predicted</th>']
-    rows += [f'<th class="col">{e(c)}</th>' for c in s.columns]
-    rows.append("<th>total</th></tr>")
+def _confusion_rows(s: Summary) -> list[dict[str, Any]]:
+    """Each row's cells, shaded by their share of the row: green right, red wrong, amber unclassified."""
+    rows = []
     for i, (label, line) in enumerate(zip(s.labels, s.confusion, strict=True)):
         total = sum(line)
-        rows.append(f'<tr><th class="name">{e(label)}</th>')
+        cells: list[dict[str, Any] | None] = []
         for j, value in enumerate(line):
             if not value:
-                rows.append("<td></td>")
+                cells.append(None)
                 continue
-            share = value / total
             rgb = (46, 125, 50) if i == j else (198, 40, 40) if j < len(s.labels) else (180, 120, 0)
-            alpha = 0.12 + 0.78 * share
-            ink = "#fff" if alpha > 0.55 else "#1d2330"
-            rows.append(
-                f'<td style="background:rgba({rgb[0]},{rgb[1]},{rgb[2]},{alpha:.2f});color:{ink}" '
-                f'title="{e(label)} as {e(s.columns[j])}: {value}">{value}</td>'
+            alpha = 0.12 + 0.78 * value / total
+            cells.append(
+                {
+                    "value": value,
+                    "column": s.columns[j],
+                    "background": f"rgba({rgb[0]},{rgb[1]},{rgb[2]},{alpha:.2f})",
+                    "ink": "#fff" if alpha > 0.55 else "#1d2330",
+                }
             )
-        rows.append(f"<td>{total}</td></tr>")
-    rows.append("</table>")
-    return "".join(rows)
+        rows.append({"label": label, "cells": cells, "total": total})
+    return rows
 
 
-def _histogram_svg(run: Run) -> str:
-    """Side-by-side bars of right and wrong answers per distance bin, with the suggested threshold."""
+def _histogram(run: Run) -> dict[str, Any] | None:
+    """Geometry of side-by-side bars of right and wrong answers per distance bin, with thresholds."""
     s = run.summary
     right = [r.distance for r in run.results if r.distance is not None and r.answer_correct]
     wrong = [r.distance for r in run.results if r.distance is not None and not r.answer_correct]
     if not right and not wrong:
-        return '<p class="meta">no distances</p>'
+        return None
     marks = [m for m in (s.suggestion.max_distance, s.max_distance) if m is not None]
     low, top, step = _axis_range([*right, *wrong, *marks])
     edges = np.linspace(low, top, HISTOGRAM_BINS + 1)
@@ -332,48 +272,59 @@ def _histogram_svg(run: Run) -> str:
     width, height, left, bottom, top_pad = 720, 240, 40, 34, 12
     plot_w, plot_h = width - left - 12, height - bottom - top_pad
     slot = plot_w / HISTOGRAM_BINS
-    out = [f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">']
     base = top_pad + plot_h
-    out.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="#888"/>')
-    out.append(f'<line x1="{left}" y1="{top_pad}" x2="{left}" y2="{base}" stroke="#888"/>')
-    out.append(f'<text x="{left - 6}" y="{top_pad + 10}" font-size="11" text-anchor="end">{peak}</text>')
-    out.append(f'<text x="{left - 6}" y="{base}" font-size="11" text-anchor="end">0</text>')
+    bars = []
     for i in range(HISTOGRAM_BINS):
         x = left + i * slot
         for offset, count, colour in (
-            (0.1, right_counts[i], _RIGHT_COLOUR),
-            (0.5, wrong_counts[i], _WRONG_COLOUR),
+            (0.1, right_counts[i], RIGHT_COLOUR),
+            (0.5, wrong_counts[i], WRONG_COLOUR),
         ):
             if count:
                 h = plot_h * int(count) / peak
-                out.append(
-                    f'<rect x="{x + offset * slot:.1f}" y="{base - h:.1f}" width="{0.4 * slot:.1f}" '
-                    f'height="{h:.1f}" fill="{colour}"><title>{edges[i]:.3f}-{edges[i + 1]:.3f}: '
-                    f"{int(count)}</title></rect>"
+                bars.append(
+                    {
+                        "x": f"{x + offset * slot:.1f}",
+                        "y": f"{base - h:.1f}",
+                        "width": f"{0.4 * slot:.1f}",
+                        "height": f"{h:.1f}",
+                        "fill": colour,
+                        "title": f"{edges[i]:.3f}-{edges[i + 1]:.3f}: {int(count)}",
+                    }
                 )
-    for tick in np.arange(low, top + step / 2, step):
-        x = left + plot_w * (tick - low) / (top - low)
-        out.append(f'<text x="{x:.1f}" y="{base + 16}" font-size="11" text-anchor="middle">{tick:.3g}</text>')
-    out.append(
-        f'<text x="{left + plot_w / 2:.0f}" y="{height - 2}" font-size="11" text-anchor="middle">'
-        "distance to the nearest example of the chosen label</text>"
-    )
+    ticks = [
+        {"x": f"{left + plot_w * (tick - low) / (top - low):.1f}", "text": f"{tick:.3g}"}
+        for tick in np.arange(low, top + step / 2, step)
+    ]
+    lines = []
     for value, name, colour in (
         (s.suggestion.max_distance, "suggested", "#1d2330"),
         (s.max_distance, "MaxDistance", "#4a78c2"),
     ):
-        label_y = top_pad + (10 if name == "suggested" else 24)
         if value is not None:
             x = left + plot_w * (value - low) / (top - low)
-            out.append(
-                f'<line x1="{x:.1f}" y1="{top_pad}" x2="{x:.1f}" y2="{base}" stroke="{colour}" '
-                'stroke-dasharray="5,4"/>'
+            lines.append(
+                {
+                    "x": f"{x:.1f}",
+                    "text_x": f"{x + 4:.1f}",
+                    "y": top_pad + (10 if name == "suggested" else 24),
+                    "colour": colour,
+                    "text": f"{name} {value:g}",
+                }
             )
-            out.append(
-                f'<text x="{x + 4:.1f}" y="{label_y}" font-size="11" fill="{colour}">{name} {value:g}</text>'
-            )
-    out.append("</svg>")
-    return "".join(out)
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": left + plot_w,
+        "top": top_pad,
+        "base": base,
+        "middle": f"{left + plot_w / 2:.0f}",
+        "peak": peak,
+        "bars": bars,
+        "ticks": ticks,
+        "marks": lines,
+    }
 
 
 def _axis_range(values: Sequence[float]) -> tuple[float, float, float]:
@@ -393,42 +344,22 @@ def _nice_ceiling(value: float) -> float:
     return 10.0 * power
 
 
-def _mistakes_html(run: Run) -> str:
+def _mistakes(run: Run) -> list[dict[str, Any]]:
+    """The mistakes by true label then distance, each with its own and its neighbour's thumbnail."""
     s = run.summary
-    if not s.mistakes:
-        return "<p>None: every document got its label.</p>"
-    e = html.escape
     query_role = "gallery" if s.mode == "loo" else "query"
-    cards = ['<div class="cards">']
+    cards = []
     for m in sorted(s.mistakes, key=lambda r: (r.label, r.distance if r.distance is not None else math.inf)):
-        if m.predicted is not None:
-            verdict = f'predicted <span class="wrong">{e(m.predicted)}</span>'
-        elif m.answer is not None:
-            verdict = f'<span class="wrong">unclassified</span> (nearest label {e(m.answer)})'
-        else:
-            verdict = '<span class="wrong">unclassified</span> (nothing to compare with)'
+        figures = [_figure(run.thumbnails.get((query_role, m.key)), m.key, m.label)]
+        if m.neighbor is not None:
+            figures.append(
+                _figure(run.thumbnails.get(("gallery", m.neighbor)), f"nearest: {m.neighbor}", m.answer or "")
+            )
         distance = "" if m.distance is None else f" at distance {m.distance:.4f}"
-        neighbor = (
-            _figure(run.thumbnails.get(("gallery", m.neighbor)), f"nearest: {m.neighbor}", m.answer or "")
-            if m.neighbor is not None
-            else ""
-        )
-        cards.append(
-            '<div class="card"><div class="pair">'
-            + _figure(run.thumbnails.get((query_role, m.key)), m.key, m.label)
-            + neighbor
-            + '</div><div class="verdict">'
-            + f'true <span class="right">{e(m.label)}</span>, {verdict}{distance}</div></div>'
-        )
-    cards.append("</div>")
-    return "".join(cards)
+        cards.append({"result": m, "figures": figures, "distance": distance})
+    return cards
 
 
-def _figure(jpeg: bytes | None, caption: str, label: str) -> str:
-    e = html.escape
-    if jpeg is None:
-        picture = '<div class="noimg">no thumbnail</div>'
-    else:
-        data = base64.b64encode(jpeg).decode("ascii")
-        picture = f'<img src="data:image/jpeg;base64,{data}" alt="{e(caption)}">'
-    return f"<figure>{picture}<figcaption>{e(caption)}<br>label: {e(label)}</figcaption></figure>"
+def _figure(jpeg: bytes | None, caption: str, label: str) -> dict[str, str | None]:
+    data = None if jpeg is None else base64.b64encode(jpeg).decode("ascii")
+    return {"data": data, "caption": caption, "label": label}
