@@ -67,8 +67,6 @@ class Progress:
 
     def __enter__(self) -> Progress:
         self._start = self._clock()
-        if self._bar is not None:
-            self._bar.reset(total=self.total)
         return self
 
     def __exit__(

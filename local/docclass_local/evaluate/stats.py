@@ -236,4 +236,5 @@ def _ratio(part: float, whole: float) -> float | None:
 
 
 def plural(n: int, word: str) -> str:
+    """'1 file', '2 files': a count with its noun."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"

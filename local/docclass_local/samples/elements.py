@@ -10,6 +10,7 @@ from docclass_local.samples.page import BRANDS, GREY, INK, RGB, WHITE, Page
 
 
 def paper_colour(r: random.Random) -> RGB:
+    """An off-white paper tone, slightly warm."""
     base = r.randint(244, 253)
     return (base, base - r.randint(0, 3), base - r.randint(0, 8))
 
@@ -87,6 +88,7 @@ def signature(page: Page, r: random.Random, x: float, y: float, width: float, in
 
 
 def barcode(page: Page, r: random.Random, x: float, y: float, width: float, height: float, ink: RGB) -> None:
+    """A row of bars of random widths (a 1-D code that no reader needs to decode)."""
     module = max(0.55, 1 / page.k)
     cursor = x
     while cursor < x + width - 3 * module:
@@ -96,6 +98,7 @@ def barcode(page: Page, r: random.Random, x: float, y: float, width: float, heig
 
 
 def qr_code(page: Page, r: random.Random, x: float, y: float, size: float, ink: RGB) -> None:
+    """A QR-looking square: random modules and the three finder patterns."""
     n = 25
     cell = size / n
     for row in range(n):

@@ -85,4 +85,5 @@ class Glyphs:
 
 @lru_cache(maxsize=256)
 def glyphs_at(px: int, bold: bool, scalable: bool) -> Glyphs:
+    """The glyphs of one pixel size and weight, made once per process."""
     return Glyphs(px, bold, scalable)

@@ -223,14 +223,17 @@ CARD_TITLES = ("IDENTITY CARD", "DRIVER LICENSE", "RESIDENCE PERMIT", "EMPLOYEE 
 
 
 def person_name(r: random.Random) -> str:
+    """A first and last name."""
     return f"{r.choice(FIRST_NAMES)} {r.choice(LAST_NAMES)}"
 
 
 def company_name(r: random.Random) -> str:
+    """A made-up company name: a stem, a trade and often a legal suffix."""
     return " ".join(part for part in (r.choice(STEMS), r.choice(TRADES), r.choice(SUFFIXES)) if part)
 
 
 def address_lines(r: random.Random) -> list[str]:
+    """A street line and a city line."""
     lines = [f"{r.randint(1, 2400)} {r.choice(STREETS)} {r.choice(STREET_KINDS)}"]
     if r.random() < 0.3:
         lines.append(f"Suite {r.randint(100, 950)}")
@@ -239,10 +242,12 @@ def address_lines(r: random.Random) -> list[str]:
 
 
 def phone_number(r: random.Random) -> str:
+    """A phone number in one fixed style."""
     return f"({r.randint(201, 989)}) {r.randint(200, 999)}-{r.randint(0, 9999):04d}"
 
 
 def date_text(r: random.Random, style: int | None = None) -> str:
+    """A date in one of several written styles (style picks one)."""
     year, month, day = r.randint(2019, 2025), r.randint(1, 12), r.randint(1, 28)
     style = r.randrange(4) if style is None else style
     if style == 0:
@@ -255,10 +260,12 @@ def date_text(r: random.Random, style: int | None = None) -> str:
 
 
 def money(value: float) -> str:
+    """An amount with thousands separators and cents."""
     return f"{value:,.2f}"
 
 
 def sentence(r: random.Random, low: int = 6, high: int = 17) -> str:
+    """A plausible-looking business sentence of low to high words."""
     words = []
     for _ in range(r.randint(low, high)):
         pool = r.choices((GLUE, NOUNS, VERBS, ADJECTIVES), weights=(4, 4, 2, 1))[0]
@@ -270,4 +277,5 @@ def sentence(r: random.Random, low: int = 6, high: int = 17) -> str:
 
 
 def prose(r: random.Random, sentences: int) -> str:
+    """A paragraph of generated sentences."""
     return " ".join(sentence(r) for _ in range(sentences))

@@ -30,6 +30,7 @@ def _checkbox(page: Page, r: random.Random, x: float, y: float, label: str, tick
 
 
 def draw(r: random.Random, dpi: int) -> tuple[Page, RGB]:
+    """One clean page of this class and the colour around it (see the module docstring)."""
     page = Page(LETTER, dpi, paper_colour(r))
     w, m = LETTER[0], r.uniform(36, 54)
     brand = r.choice(BRANDS)

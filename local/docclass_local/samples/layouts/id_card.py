@@ -20,6 +20,7 @@ from docclass_local.samples.vocabulary import (
 
 
 def draw(r: random.Random, dpi: int) -> tuple[Page, RGB]:
+    """One clean page of this class and the colour around it (see the module docstring)."""
     backgrounds = ((58, 60, 66), (96, 78, 60), (44, 50, 62), (196, 196, 192), (120, 122, 128))
     background = r.choice(backgrounds)
     cw, ch = ID_CARD

@@ -42,6 +42,7 @@ def _letterhead(page: Page, r: random.Random, m: float, brand: RGB, company: str
 
 
 def draw(r: random.Random, dpi: int) -> tuple[Page, RGB]:
+    """One clean page of this class and the colour around it (see the module docstring)."""
     page = Page(LETTER, dpi, paper_colour(r))
     w, m = LETTER[0], r.uniform(56, 80)
     brand = r.choice(BRANDS)

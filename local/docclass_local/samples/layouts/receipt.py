@@ -20,6 +20,7 @@ from docclass_local.samples.vocabulary import (
 
 
 def draw(r: random.Random, dpi: int) -> tuple[Page, RGB]:
+    """One clean page of this class and the colour around it (see the module docstring)."""
     paper = paper_colour(r)
     page = Page((RECEIPT_WIDTH, 1100), dpi, paper)
     w, m = RECEIPT_WIDTH, r.uniform(12, 18)

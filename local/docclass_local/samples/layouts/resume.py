@@ -21,6 +21,7 @@ from docclass_local.samples.vocabulary import (
 
 
 def draw(r: random.Random, dpi: int) -> tuple[Page, RGB]:
+    """One clean page of this class and the colour around it (see the module docstring)."""
     page = Page(LETTER, dpi, paper_colour(r))
     w, m = LETTER[0], r.uniform(40, 58)
     brand = r.choice(BRANDS)
