@@ -33,43 +33,9 @@ def _embedder_note(embedder: str) -> str:
     return "Amazon Titan Multimodal Embeddings on Bedrock (needs AWS credentials)"
 
 
-def describe_batch(stack: Any, report: Any) -> list[str]:
-    """Console lines for one handler invocation: one per document or gallery change."""
-    from docclass_local.status import locate
-
-    lines = []
-    failed = set(report.failed)
-    dead = set(report.dead_lettered)
-    for key in report.keys:
-        if key in dead:
-            lines.append(
-                f"dead-letter {key}: failed on every delivery, message moved to the dead-letter queue"
-            )
-        elif key in failed:
-            lines.append(f"retry       {key}: {report.error or 'failed; will be retried'}")
-        elif report.function == "GalleryFunction":
-            lines.append(f"gallery     {key}")
-        else:
-            found = locate(stack.client("s3"), stack.bucket, key) if key.startswith("inbox/") else None
-            if found is None:
-                lines.append(f"inbox       {key}: not routed")
-                continue
-            destination, meta = found
-            detail = meta.get("docclass-error") or (
-                f"label={meta.get('docclass-label') or '-'} distance={meta.get('docclass-distance', '-')}"
-            )
-            lines.append(f"routed      {key} -> {destination}  {detail}")
-    if report.function == "GalleryFunction" and len(report.keys) > len(failed):
-        index = stack.status()["index"]
-        lines.append(
-            f"index       {index['vectors']} vectors: "
-            + ", ".join(f"{label} {n}" for label, n in index["labels"].items())
-        )
-    return lines
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the local stack until Ctrl-C or SIGTERM."""
+    from docclass_local.batches import describe_batch
     from docclass_local.faults import FaultPlan
     from docclass_local.stack import LocalStack
 
@@ -170,6 +136,38 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return evaluate.run(args)
 
 
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `docclass eval` arguments (here, so `docclass --help` does not import the evaluation)."""
+    parser.add_argument(
+        "gallery_dir", metavar="GALLERY_DIR", type=Path, help="labelled examples: <dir>/<label>/<file>"
+    )
+    parser.add_argument(
+        "query_dir",
+        metavar="QUERY_DIR",
+        type=Path,
+        nargs="?",
+        help="labelled documents to classify against GALLERY_DIR (same layout)",
+    )
+    parser.add_argument(
+        "--loo", action="store_true", help="leave-one-out: classify each gallery document against the others"
+    )
+    parser.add_argument("-k", "--k", type=int, default=1, help="neighbours that vote (default 1)")
+    parser.add_argument(
+        "--max-distance", type=float, default=None, help="beyond this distance a document is unclassified"
+    )
+    parser.add_argument(
+        "--embedder",
+        choices=("local", "bedrock"),
+        default="local",
+        help="local: the offline stand-in (default); bedrock: Amazon Titan (needs AWS credentials)",
+    )
+    parser.add_argument("--dimension", type=int, default=1024, help="embedding length: 256, 384 or 1024")
+    parser.add_argument(
+        "--report", type=Path, metavar="REPORT.html", help="also write a self-contained HTML report"
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -220,10 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     samples.add_argument("--format", default="jpg", choices=["jpg", "png", "tif"])
     samples.set_defaults(func=cmd_samples)
 
-    from docclass_local import evaluate
-
     ev = sub.add_parser("eval", help="accuracy of the embedder + nearest neighbour on labelled folders")
-    evaluate.add_arguments(ev)
+    add_eval_arguments(ev)
     ev.set_defaults(func=cmd_eval)
     return parser
 

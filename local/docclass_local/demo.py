@@ -26,7 +26,7 @@ def run_demo(
     verbose: bool = False,
 ) -> int:
     """Returns 0 when every document was routed exactly once, 1 otherwise."""
-    from docclass_local.cli import describe_batch
+    from docclass_local.batches import describe_batch
     from docclass_local.samples import documents
     from docclass_local.stack import LocalStack
 

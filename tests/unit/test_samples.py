@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from docclass_local import samples
-from docclass_local.samples import CLASSES, documents, encode, generate, render
+from docclass_local.samples import CLASSES, documents, encode, generate, glyphs, render
 
 SKEW = math.sin(math.radians(1.5))  # the largest skew the scanner applies
 LETTER_IN = (8.5, 11.0)
@@ -166,7 +165,7 @@ def test_classes_are_not_the_same_picture():
 
 def test_renders_with_the_bitmap_font_when_freetype_is_missing(monkeypatch):
     # given: Pillow without FreeType, as far as the module can tell
-    monkeypatch.setattr(samples, "_SCALABLE", False)
+    monkeypatch.setattr(glyphs, "SCALABLE", False)
     # when
     image = render("letter", 0)
     # then

@@ -1,0 +1,196 @@
+"""The evaluation itself: collect labelled files, embed them, classify each against the gallery."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from docclass.decide import decide
+from docclass.embeddings import Embedder
+from docclass.errors import InvalidDocument
+from docclass.images import load_image
+from docclass.index import Entry, GalleryIndex
+from docclass.pipeline import content_hash
+from docclass_local.progress import Progress
+
+# (label, key, vector): one labelled document, as the core takes it.
+Sample = tuple[str, str, np.ndarray]
+
+THUMBNAIL_BOX = (160, 220)  # px; a letter-size page comes out 160 x 207
+THUMBNAIL_QUALITY = 75
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """How one document was classified.
+
+    `answer` is the label decide() picks before MaxDistance applies (None only when there was
+    nothing to compare with); `predicted` is what the service would do: the answer, or None
+    (unclassified) when the distance is beyond MaxDistance.
+    """
+
+    key: str
+    label: str
+    predicted: str | None
+    distance: float | None
+    neighbor: str | None
+    answer: str | None
+
+    @property
+    def correct(self) -> bool:
+        """Given the right label (an unclassified document is never correct)."""
+        return self.predicted is not None and self.predicted == self.label
+
+    @property
+    def answer_correct(self) -> bool:
+        """The label before MaxDistance is the right one."""
+        return self.answer is not None and self.answer == self.label
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Every query's outcome, with the settings and the gallery they were obtained with."""
+
+    mode: str  # "loo" or "queries"
+    k: int
+    max_distance: float | None
+    gallery_labels: dict[str, int]
+    results: tuple[QueryResult, ...]
+
+
+def evaluate(
+    gallery: Sequence[Sample],
+    queries: Sequence[Sample] | None = None,
+    k: int = 1,
+    max_distance: float | None = None,
+) -> EvalResult:
+    """Classify each query against the gallery, or (queries=None) each gallery item against the rest.
+
+    Vectors are used as given (the embedders return unit vectors). Gallery keys must be unique:
+    in leave-one-out a document is left out by its key, never by its content.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    if max_distance is not None and not (math.isfinite(max_distance) and max_distance >= 0):
+        raise ValueError(f"max_distance must be None or a finite number >= 0, got {max_distance}")
+    if not gallery:
+        raise ValueError("the gallery is empty")
+    dimension = int(np.asarray(gallery[0][2]).size)
+    index = GalleryIndex(dimension, model_id="eval")
+    label_of: dict[str, str] = {}
+    for label, key, vector in gallery:
+        if key in label_of:
+            raise ValueError(f"duplicate gallery key {key!r}")
+        label_of[key] = label
+        index.upsert(Entry(key, label, content_hash="", sequencer=""), vector)
+
+    def classify(label: str, key: str, vector: np.ndarray, leave_out: str | None) -> QueryResult:
+        if leave_out is None:
+            hits = index.search(vector, k)
+        else:
+            # One extra hit makes room for the document itself; dropping it by key (not by
+            # distance) keeps an identical file stored under another key.
+            hits = [hit for hit in index.search(vector, k + 1) if hit.key != leave_out][:k]
+        decision = decide(hits, max_distance)
+        answer = label_of[decision.neighbor] if decision.neighbor is not None else None
+        return QueryResult(key, label, decision.label, decision.distance, decision.neighbor, answer)
+
+    if queries is None:
+        results = [classify(label, key, vector, key) for label, key, vector in gallery]
+        mode = "loo"
+    else:
+        results = [classify(label, key, vector, None) for label, key, vector in queries]
+        mode = "queries"
+    return EvalResult(mode, k, max_distance, dict(sorted(Counter(label_of.values()).items())), tuple(results))
+
+
+@dataclass(frozen=True)
+class Document:
+    """One file of a labelled folder: its label (the top folder), key (path from the root) and path."""
+
+    label: str
+    key: str
+    path: Path
+
+
+@dataclass
+class Embedded:
+    """A file's vector, or why it has none; its content hash and, for the HTML report, a thumbnail."""
+
+    content_hash: str | None
+    vector: np.ndarray | None = None
+    error: str | None = None
+    thumbnail: bytes | None = None
+
+
+def collect(root: Path) -> tuple[list[Document], list[str]]:
+    """The files under root/<label>/ (any depth, hidden names skipped), sorted by key.
+
+    Also returns the names of files lying directly in root, which have no label.
+    """
+    documents: list[Document] = []
+    stray: list[str] = []
+    for folder in sorted(root.iterdir()):
+        if folder.name.startswith("."):
+            continue
+        if folder.is_file():
+            stray.append(folder.name)
+            continue
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*")):
+            inside = path.relative_to(folder).parts
+            if any(part.startswith(".") for part in inside) or not path.is_file():
+                continue
+            documents.append(Document(folder.name, path.relative_to(root).as_posix(), path))
+    return documents, stray
+
+
+def embed_documents(
+    documents: Sequence[Document], embedder: Embedder, *, thumbnails: bool = False
+) -> list[Embedded]:
+    """Embed every file once per distinct content (cache by SHA-256 within the run), in order.
+
+    Unreadable files and inputs the model refuses get an error instead of a vector; an
+    unavailable model (EmbeddingUnavailable, ConfigError) stops the run by raising.
+    """
+    cache: dict[str, Embedded] = {}
+    out: list[Embedded] = []
+    with Progress(len(documents), "embedding") as progress:
+        for document in documents:
+            try:
+                data = document.path.read_bytes()
+            except OSError as exc:
+                out.append(Embedded(None, error=f"cannot read the file: {exc.strerror or exc}"))
+                progress.advance()
+                continue
+            digest = content_hash(data)
+            if digest not in cache:
+                cache[digest] = _embed_one(data, digest, embedder, thumbnails)
+            out.append(cache[digest])
+            progress.advance()
+    return out
+
+
+def _embed_one(data: bytes, digest: str, embedder: Embedder, thumbnail: bool) -> Embedded:
+    try:
+        image = load_image(data)
+        vector = np.asarray(embedder.embed(image), dtype=np.float32)
+    except InvalidDocument as exc:
+        return Embedded(digest, error=str(exc) or type(exc).__name__)
+    return Embedded(digest, vector, thumbnail=_thumbnail(image) if thumbnail else None)
+
+
+def _thumbnail(image: Image.Image) -> bytes:
+    """A small JPEG of the normalised page (shrinks the image in place: it is not needed after)."""
+    image.thumbnail(THUMBNAIL_BOX)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
+    return buffer.getvalue()
