@@ -407,3 +407,22 @@ def test_an_unreadable_snapshot_names_itself_and_the_way_out(repo, s3):
     with pytest.raises(CorruptIndex, match=f"{result.snapshot}.*delete {repo.pointer_key}") as caught:
         repo.load()
     assert isinstance(caught.value, IndexUnusable)
+
+
+def test_a_lost_race_is_not_retried_without_the_time_for_another_attempt(s3):
+    # given a writer that always loses its race, in an invocation whose time runs out
+    repo = IndexRepository(ObjectStore(BUCKET, s3), "test-model", DIM, max_attempts=50, sleep=lambda _: None)
+    other = IndexRepository(ObjectStore(BUCKET, s3), "test-model", DIM)
+    n = iter(range(100))
+    attempts = []
+
+    def always_overtaken(index: GalleryIndex) -> bool:
+        attempts.append(1)
+        other.commit(upsert(f"gallery/b/{next(n)}.png"))
+        return upsert("gallery/a/late.png")(index)
+
+    left = iter([30.0, 20.0, 0.001])  # seconds the invocation has left after each lost race
+    # when it commits, then it gives up with IndexConflict once another attempt cannot fit
+    with pytest.raises(IndexConflict, match="too little for another attempt"):
+        repo.commit(always_overtaken, seconds_left=lambda: next(left))
+    assert len(attempts) == 3

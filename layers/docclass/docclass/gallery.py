@@ -197,16 +197,21 @@ class GalleryIndexer:
             pool.shutdown(wait=True)
 
     @tracer.capture_method
-    def commit(self, ops: Sequence[GalleryOp]) -> CommitResult | None:
-        """Apply every operation to the latest index in one snapshot write and pointer swap."""
+    def commit(self, ops: Sequence[GalleryOp], guard: InvocationGuard | None = None) -> CommitResult | None:
+        """Apply every operation to the latest index in one snapshot write and pointer swap
+        (retried after a lost race only while the invocation has time for it)."""
         if not ops:
             return None
+
+        def seconds_left() -> float | None:
+            remaining = None if guard is None else guard.remaining_ms()
+            return None if remaining is None else remaining / 1000
 
         def apply(index: GalleryIndex) -> bool:
             # No short-circuit: every op must be applied to this copy of the index.
             return any([op.apply(index) for op in ops])
 
-        result = self.repository.commit(apply)
+        result = self.repository.commit(apply, seconds_left=seconds_left)
         upserts = sum(isinstance(op, Upsert) for op in ops)
         metrics.add_metric(name="GalleryUpserts", unit=MetricUnit.Count, value=upserts)
         metrics.add_metric(name="GalleryRemovals", unit=MetricUnit.Count, value=len(ops) - upserts)
@@ -238,7 +243,7 @@ class GalleryIndexer:
                 event, context, lambda change: self.prepare(change, prefetched, guard), guard
             )
         try:
-            self.commit([op for op in outcome.results if op is not None])
+            self.commit([op for op in outcome.results if op is not None], guard)
         except IndexUnusable as exc:
             metrics.add_metric(name="IndexUnusable", unit=MetricUnit.Count, value=1)
             error_once(str(exc), error_type=type(exc).__name__)

@@ -179,13 +179,19 @@ class IndexRepository:
         except IndexUnusable as exc:
             raise type(exc)(f"index snapshot {pointer.snapshot}: {exc}. {self.rebuild_hint}") from exc
 
-    def commit(self, apply: Callable[[GalleryIndex], bool]) -> CommitResult:
+    def commit(
+        self, apply: Callable[[GalleryIndex], bool], *, seconds_left: Callable[[], float | None] | None = None
+    ) -> CommitResult:
         """Apply a change to the latest index and publish it; re-applied from scratch on a lost race.
 
         `apply` mutates the index it is given and says whether anything changed; it must be safe
         to call again on a fresh copy (it is, for idempotent upserts/removals ordered by sequencer).
+        `seconds_left` (the invocation's remaining time, None if unknown): a lost race is tried
+        again only while twice the last attempt's time is left, else IndexConflict is raised at
+        once, so the batch comes back from the queue instead of the invocation timing out.
         """
         for attempt in range(1, self.max_attempts + 1):
+            started = time.monotonic()
             index, pointer = self.load()
             if not apply(index):
                 return CommitResult(False, attempt, pointer.snapshot if pointer else None, 0, len(index))
@@ -214,6 +220,12 @@ class IndexRepository:
                 logger.info("index pointer moved under us; re-applying", extra={"attempt": attempt})
                 # The pointer names another snapshot now and can never come back to ours.
                 self._discard(snapshot, version)
+                left = seconds_left() if seconds_left is not None else None
+                if left is not None and left < 2 * (time.monotonic() - started):
+                    raise IndexConflict(
+                        f"lost the race for {self.pointer_key} with {left:.1f} s left, too little for another "
+                        "attempt; the batch is given back to the queue"
+                    )
                 self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))  # noqa: S311 - jitter, not crypto
                 continue
             if pointer is not None:
