@@ -277,6 +277,10 @@ class LocalStack:
             ]
             self._queue_urls[spec.logical_id] = url
         s3.create_bucket(Bucket=self.bucket)
+        if self.spec.versioning:  # as deployed: deletes write delete markers, versions are kept
+            s3.put_bucket_versioning(
+                Bucket=self.bucket, VersioningConfiguration={"Status": self.spec.versioning}
+            )
         s3.put_bucket_notification_configuration(
             Bucket=self.bucket,
             NotificationConfiguration={

@@ -37,6 +37,23 @@ class Upsert:
 
 
 @dataclass(frozen=True)
+class Refresh(Upsert):
+    """Index the key's current version after another version was deleted for good.
+
+    Usually the index already holds exactly these bytes under this label: then nothing changes
+    and no snapshot is written. Otherwise (the deleted version was the current one) this is an
+    upsert under the removal event's sequencer.
+    """
+
+    def apply(self, index: GalleryIndex) -> bool:
+        """Apply to an index; True if it changed."""
+        held = index.get(self.entry.key)
+        if held is not None and (held.label, held.content_hash) == (self.entry.label, self.entry.content_hash):
+            return False
+        return super().apply(index)
+
+
+@dataclass(frozen=True)
 class Remove:
     """Drop the gallery key from the index, as of this sequencer (and say why)."""
 
@@ -94,14 +111,17 @@ class GalleryIndexer:
         if not self._is_gallery_object(change):
             logger.info("not a gallery object; ignored")
             return None
-        if change.is_removed:
+        if change.is_removed and not change.removes_one_version:
             return Remove(change.key, change.sequencer)
-        if not change.is_created:
+        if not (change.is_created or change.is_removed):
             logger.info("event type not handled; ignored")
             return None
         try:
+            # For a version deleted for good: whatever version of the key is current now.
             label, embedded = self._fetched(change, prefetched)
         except ObjectNotFound:
+            if change.is_removed:
+                return Remove(change.key, change.sequencer, reason="no version left")
             # Deleted (or replaced) since the event: the later event carries the final state.
             logger.info("gallery object already gone; its removal event will follow")
             return None
@@ -112,6 +132,11 @@ class GalleryIndexer:
         if embedded.cache_hit:
             metrics.add_metric(name="EmbeddingCacheHits", unit=MetricUnit.Count, value=1)
         entry = Entry(change.key, label, embedded.content_hash, change.sequencer)
+        if change.is_removed:
+            # Another version is current: a newer one, or the previous one again (S3 sends no
+            # ObjectCreated event for a version that becomes current that way).
+            logger.info("a version was deleted for good; the key's current version stays indexed")
+            return Refresh(entry, embedded.vector)
         return Upsert(entry, embedded.vector)
 
     @staticmethod
