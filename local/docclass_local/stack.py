@@ -29,6 +29,7 @@ import boto3
 from botocore.config import Config
 
 from docclass_local.faults import FaultInjector, FaultPlan, SimulatedCrash
+from docclass_local.kms import KmsAccessCheck
 from docclass_local.status import QUEUE_COUNTS, collect_status
 from docclass_local.template import DEFAULT_TEMPLATE, FunctionSpec, LocalTemplate, read_local_template
 
@@ -132,6 +133,7 @@ class LocalStack:
             region_name=REGION,
         )
         self._restore: list[Callable[[], None]] = []
+        self.kms = KmsAccessCheck([self.spec.parameters.get("KmsKeyArn", "")], lambda: self.client("s3"))
         # Other handlers for some functions (by logical id), e.g. a benchmark's reference pipeline.
         self._handler_overrides = dict(handlers or {})
 
@@ -193,6 +195,8 @@ class LocalStack:
         boto3.setup_default_session()
         assert boto3.DEFAULT_SESSION is not None
         self._restore.append(lambda: setattr(boto3, "DEFAULT_SESSION", None))
+        # S3's SSE-KMS check, which moto lacks: the functions may use the KmsKeyArn key only.
+        self.kms.install(boto3.DEFAULT_SESSION.events)
         if self.faults.plan.any:
             self.faults.install(boto3.DEFAULT_SESSION.events)
             original = services.make_embedder
@@ -435,7 +439,9 @@ class LocalStack:
 
     def status(self) -> dict[str, Any]:
         """The same dict `docclass status --json` prints."""
-        return collect_status(self.client("s3"), self.client("sqs"), self.bucket)
+        return collect_status(
+            self.client("s3"), self.client("sqs"), self.bucket, granted_kms_keys=self.kms.granted
+        )
 
     def queued_messages(self) -> int:
         """Messages waiting or in flight in the stack's queues, dead-letter queues aside.

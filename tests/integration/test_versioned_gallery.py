@@ -50,9 +50,9 @@ def deliver(service_env, s3, lambda_context) -> Callable[[], dict[str, Any]]:
 
     def run() -> dict[str, Any]:
         messages = []
-        while batch := sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]
-        ).get("Messages", []):
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
+            "Messages", []
+        ):
             messages += batch
         records = [
             {

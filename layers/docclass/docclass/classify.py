@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger
 
 from docclass.config import CLASSIFIED_PREFIX, INBOX_PREFIX
 from docclass.decide import decide
-from docclass.errors import InvalidDocument, ObjectNotFound
+from docclass.errors import InvalidDocument, ObjectNotFound, ObjectUnreadable
 from docclass.events import S3Change, process_event
 from docclass.index import GalleryIndex
 from docclass.index_store import IndexRepository, Pointer
@@ -27,6 +27,7 @@ from docclass.routing import (
     result_metadata,
 )
 from docclass.store import ObjectStore, StoredObject
+from docclass.unreadable import report_unreadable
 
 logger = Logger(child=True)
 
@@ -40,7 +41,7 @@ class Outcome:
     """What happened to one inbox document."""
 
     key: str
-    status: str  # classified | unclassified | failed | already-routed | vanished | ignored
+    status: str  # classified | unclassified | failed | unreadable | already-routed | vanished | ignored
     destination: str | None = None
     label: str | None = None
     distance: float | None = None
@@ -92,7 +93,11 @@ class Classifier:
         if not change.is_created or not key.startswith(INBOX_PREFIX) or is_folder_marker(key):
             logger.info("not an inbox document; ignored")
             return Outcome(key, "ignored")
-        return self.classify(key, attempt=change.attempt)
+        try:
+            return self.classify(key, attempt=change.attempt)
+        except ObjectUnreadable as exc:
+            # SSE-KMS without kms:Decrypt: no retry helps and it cannot be copied to failed/ either.
+            return Outcome(key, "unreadable", error=report_unreadable(self.store, key, exc))
 
     @tracer.capture_method
     def classify(self, key: str, attempt: int = 1) -> Outcome:
@@ -169,6 +174,7 @@ class Classifier:
             metadata=metadata,
             content_type=source.content_type,
             source_etag=source.etag,
+            kms_key_id=source.kms_key_id,  # a document its owner encrypted with a KMS key stays so
         )
         self.store.delete(source.key)
 

@@ -12,7 +12,7 @@ import numpy as np
 from aws_lambda_powertools import Logger
 
 from docclass.config import GALLERY_PREFIX
-from docclass.errors import InvalidDocument, ObjectNotFound
+from docclass.errors import InvalidDocument, ObjectNotFound, ObjectUnreadable
 from docclass.events import S3Change, iter_changes, process_event
 from docclass.index import Entry, GalleryIndex
 from docclass.index_store import CommitResult, IndexRepository
@@ -20,6 +20,7 @@ from docclass.observability import MetricUnit, metrics, tracer
 from docclass.pipeline import DocumentEmbedder, Embedded
 from docclass.routing import gallery_label, is_folder_marker
 from docclass.store import ObjectStore
+from docclass.unreadable import report_unreadable
 
 logger = Logger(child=True)
 
@@ -48,7 +49,10 @@ class Refresh(Upsert):
     def apply(self, index: GalleryIndex) -> bool:
         """Apply to an index; True if it changed."""
         held = index.get(self.entry.key)
-        if held is not None and (held.label, held.content_hash) == (self.entry.label, self.entry.content_hash):
+        if held is not None and (held.label, held.content_hash) == (
+            self.entry.label,
+            self.entry.content_hash,
+        ):
             return False
         return super().apply(index)
 
@@ -125,6 +129,10 @@ class GalleryIndexer:
             # Deleted (or replaced) since the event: the later event carries the final state.
             logger.info("gallery object already gone; its removal event will follow")
             return None
+        except ObjectUnreadable as exc:
+            # SSE-KMS without kms:Decrypt: what we cannot see must not stay indexed.
+            reason = report_unreadable(self.store, change.key, exc)
+            return Remove(change.key, change.sequencer, reason=f"unreadable: {reason}")
         except InvalidDocument as exc:
             logger.warning("gallery object rejected, not indexed", extra={"reason": str(exc)})
             metrics.add_metric(name="GalleryRejected", unit=MetricUnit.Count, value=1)
