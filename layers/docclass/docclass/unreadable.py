@@ -27,7 +27,7 @@ _lock = threading.Lock()
 def report_unreadable(store: ObjectStore, key: str, error: ObjectUnreadable) -> str:
     """Count an object S3 would not decrypt, explain the remedy once per key; returns the reason."""
     kms_key = error.key_arn or _kms_key_of(store, key) or "(unknown key)"
-    reason = f"encrypted (SSE-KMS) with {kms_key}, which this function may not use (kms:Decrypt)"
+    reason = f"encrypted (SSE-KMS) with {kms_key}, which this function may not use"
     metrics.add_metric(name=METRIC, unit=MetricUnit.Count, value=1)
     with _lock:
         first = kms_key not in _explained
