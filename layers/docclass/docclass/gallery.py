@@ -38,26 +38,6 @@ class Upsert:
 
 
 @dataclass(frozen=True)
-class Refresh(Upsert):
-    """Index the key's current version after another version was deleted for good.
-
-    Usually the index already holds exactly these bytes under this label: then nothing changes
-    and no snapshot is written. Otherwise (the deleted version was the current one) this is an
-    upsert under the removal event's sequencer.
-    """
-
-    def apply(self, index: GalleryIndex) -> bool:
-        """Apply to an index; True if it changed."""
-        held = index.get(self.entry.key)
-        if held is not None and (held.label, held.content_hash) == (
-            self.entry.label,
-            self.entry.content_hash,
-        ):
-            return False
-        return super().apply(index)
-
-
-@dataclass(frozen=True)
 class Remove:
     """Drop the gallery key from the index, as of this sequencer (and say why)."""
 
@@ -142,9 +122,10 @@ class GalleryIndexer:
         entry = Entry(change.key, label, embedded.content_hash, change.sequencer)
         if change.is_removed:
             # Another version is current: a newer one, or the previous one again (S3 sends no
-            # ObjectCreated event for a version that becomes current that way).
+            # ObjectCreated event for a version that becomes current that way). Indexed under this
+            # event's sequencer even when the bytes are unchanged, so that an older event of the
+            # key (a delete marker this removal undid) cannot win if it is handled later.
             logger.info("a version was deleted for good; the key's current version stays indexed")
-            return Refresh(entry, embedded.vector)
         return Upsert(entry, embedded.vector)
 
     @staticmethod
