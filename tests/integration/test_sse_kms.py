@@ -21,6 +21,7 @@ from docclass.local_embedder import MODEL_ID as LOCAL_MODEL
 from docclass.store import ObjectStore
 from docclass_local.kms import KmsAccessCheck
 from docclass_local.stack import LocalStack
+from docclass_local.status import format_status
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 OTHER_KEY = "arn:aws:kms:us-east-1:123456789012:key/0000aaaa-12ab-34cd-56ef-1234567890ab"
@@ -201,4 +202,6 @@ def test_local_stack_leaves_unreadable_documents_in_inbox_and_status_shows_them(
         assert left == ["inbox/secret.png"] and status["classified"] == {"form": 1}
         assert status["unreadable_sse_kms"] == ["inbox/secret.png"]
         assert status["pending"] == 0  # it is not waiting for anything
+        table = format_status(status)
+        assert "unreadable (SSE-KMS): 1" in table and "KmsKeyArn" in table and "  inbox/secret.png" in table
         assert stack.kms.refused == ["inbox/secret.png"]
