@@ -65,6 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         on_batch=on_batch,
         faults=faults,
+        parameters={"KmsKeyArn": args.kms_key_arn} if args.kms_key_arn else None,
     )
     holder["stack"] = stack
     stack.start()
@@ -99,7 +100,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     s3 = session.client("s3", endpoint_url=args.endpoint_url)
     sqs = session.client("sqs", endpoint_url=args.endpoint_url)
-    status = collect_status(s3, sqs, args.bucket)
+    status = collect_status(s3, sqs, args.bucket, granted_kms_keys=[args.kms_key_arn])
     _print(json.dumps(status, indent=2) if args.json else format_status(status))
     return 0
 
@@ -192,6 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--fault-seed", type=int, default=0, help="seed of the fault draws (reproducible runs)"
     )
+    serve.add_argument(
+        "--kms-key-arn",
+        default="",
+        help="the KMS key the functions may decrypt with (template parameter KmsKeyArn; default none)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     status = sub.add_parser("status", help="index, pending, routed and dead-lettered documents")
@@ -199,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL", f"http://127.0.0.1:{DEFAULT_PORT}")
     )
     status.add_argument("--bucket", default=DEFAULT_BUCKET)
+    status.add_argument(
+        "--kms-key-arn",
+        default="",
+        help="the KMS key the functions are granted (KmsKeyArn); other SSE-KMS inbox objects are unreadable",
+    )
     status.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     status.set_defaults(func=cmd_status)
 

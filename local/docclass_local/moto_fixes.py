@@ -18,6 +18,14 @@ And moto's S3 event notifications carry no `sequencer`, which S3 always sets on 
 events and docclass uses to order changes of one key: add one from a counter, increasing in the
 order the (serialised) writes happen, as S3's are per key.
 
+In a versioned bucket moto sends no event for a delete that writes a delete marker, and for a
+delete of one version only when it was the key's last version; its records carry no `versionId`.
+S3 sends `ObjectRemoved:DeleteMarkerCreated` for the first and `ObjectRemoved:Delete` for every
+permanent delete of a version, even while a newer version stays current, and every record of a
+versioned bucket names its object version:
+https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-event-types-and-destinations.html
+https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html
+
 Two fixes are for speed only. moto builds a queue's whole attribute dict, which counts every
 message in the queue, where it needs one attribute: ReceiveMessage for each message it returns (its
 retention check), SendMessage for each message it accepts (ContentBasedDeduplication). Sending or
@@ -31,6 +39,7 @@ from __future__ import annotations
 import functools
 import itertools
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 _LOCK = threading.RLock()
@@ -66,14 +75,69 @@ def _copy_source_if_match(original: Any) -> Any:
 _SEQUENCE = itertools.count(1)
 
 
+@dataclass(frozen=True)
+class _RemovedVersion:
+    """What a removal event names: the key and the version removed (or the delete marker written)."""
+
+    name: str
+    version_id: str
+    etag: str = ""
+    size: int = 0
+
+
 def _with_sequencer(original: Any) -> Any:
-    def get_s3_event(*args: Any, **kwargs: Any) -> Any:
-        event = original(*args, **kwargs)
+    def get_s3_event(event_name: str, bucket: Any, key: Any, *args: Any, **kwargs: Any) -> Any:
+        event = original(event_name, bucket, key, *args, **kwargs)
         for record in event.get("Records", []):
-            record["s3"]["object"].setdefault("sequencer", f"{next(_SEQUENCE):018X}")
+            obj = record["s3"]["object"]
+            obj.setdefault("sequencer", f"{next(_SEQUENCE):018X}")
+            if getattr(bucket, "is_versioned", False) or isinstance(key, _RemovedVersion):
+                obj.setdefault("versionId", str(key.version_id))
         return event
 
     wrapped: Any = functools.wraps(original)(get_s3_event)
+    wrapped._docclass_atomic = True
+    return wrapped
+
+
+_DELETING = threading.local()
+
+
+def _without_moto_removal_events(original: Any) -> Any:
+    def send_event(account_id: str, event_name: Any, *args: Any, **kwargs: Any) -> None:
+        if getattr(_DELETING, "versioned", False) and str(event_name).startswith("s3:ObjectRemoved:"):
+            return  # versioned_delete sends S3's event instead
+        original(account_id, event_name, *args, **kwargs)
+
+    wrapped: Any = functools.wraps(original)(send_event)
+    wrapped._docclass_atomic = True
+    return wrapped
+
+
+def _versioned_delete_events(original: Any) -> Any:
+    from moto.s3 import notifications
+
+    def delete_object(
+        self: Any, bucket_name: str, key_name: str, version_id: str | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        bucket = self.get_bucket(bucket_name)
+        if not bucket.is_versioned:
+            return original(self, bucket_name, key_name, version_id, *args, **kwargs)
+        _DELETING.versioned = True
+        try:
+            success, meta = original(self, bucket_name, key_name, version_id, *args, **kwargs)
+        finally:
+            _DELETING.versioned = False
+        if success:
+            removed = _RemovedVersion(key_name, str(meta.get("version-id") or version_id or ""))
+            if version_id is None:
+                event = notifications.S3NotificationEvent.OBJECT_REMOVED_DELETE_MARKER_CREATED_EVENT
+            else:
+                event = notifications.S3NotificationEvent.OBJECT_REMOVED_DELETE_EVENT
+            notifications.send_event(self.account_id, event, bucket, removed)
+        return success, meta
+
+    wrapped: Any = functools.wraps(original)(delete_object)
     wrapped._docclass_atomic = True
     return wrapped
 
@@ -122,8 +186,10 @@ def _attributes_while_sending(original: property) -> property:
 
 def make_moto_behave_like_s3() -> None:
     """Patch moto's S3 request handlers to run one at a time, CopyObject to honour
-    x-amz-copy-source-if-match, and SQS's send and receive to stop counting the queue (idempotent)."""
+    x-amz-copy-source-if-match, versioned deletes to notify as S3 does, and SQS's send and receive
+    to stop counting the queue (idempotent)."""
     from moto.s3 import notifications
+    from moto.s3.models import S3Backend
     from moto.s3.responses import S3Response
     from moto.sqs.models import Queue, SQSBackend
 
@@ -137,6 +203,10 @@ def make_moto_behave_like_s3() -> None:
 
     if not getattr(notifications._get_s3_event, "_docclass_atomic", False):
         notifications._get_s3_event = _with_sequencer(notifications._get_s3_event)
+    if not getattr(notifications.send_event, "_docclass_atomic", False):
+        notifications.send_event = _without_moto_removal_events(notifications.send_event)
+    if not getattr(S3Backend.delete_object, "_docclass_atomic", False):
+        S3Backend.delete_object = _versioned_delete_events(S3Backend.delete_object)  # type: ignore[method-assign]
 
     if not getattr(S3Response.copy_object, "_docclass_atomic", False):
         S3Response.copy_object = _copy_source_if_match(S3Response.copy_object)  # type: ignore[method-assign]

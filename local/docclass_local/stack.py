@@ -29,6 +29,7 @@ import boto3
 from botocore.config import Config
 
 from docclass_local.faults import FaultInjector, FaultPlan, SimulatedCrash
+from docclass_local.kms import KmsAccessCheck
 from docclass_local.status import QUEUE_COUNTS, collect_status
 from docclass_local.template import DEFAULT_TEMPLATE, FunctionSpec, LocalTemplate, read_local_template
 
@@ -132,6 +133,7 @@ class LocalStack:
             region_name=REGION,
         )
         self._restore: list[Callable[[], None]] = []
+        self.kms = KmsAccessCheck([self.spec.parameters.get("KmsKeyArn", "")], lambda: self.client("s3"))
         # Other handlers for some functions (by logical id), e.g. a benchmark's reference pipeline.
         self._handler_overrides = dict(handlers or {})
 
@@ -194,6 +196,8 @@ class LocalStack:
         boto3.setup_default_session()
         assert boto3.DEFAULT_SESSION is not None
         self._restore.append(lambda: setattr(boto3, "DEFAULT_SESSION", None))
+        # S3's SSE-KMS check, which moto lacks: the functions may use the KmsKeyArn key only.
+        self.kms.install(boto3.DEFAULT_SESSION.events)
         if self.faults.plan.any:
             self.faults.install(boto3.DEFAULT_SESSION.events)
             original = services.make_embedder
@@ -302,6 +306,10 @@ class LocalStack:
             ]
             self._queue_urls[spec.logical_id] = url
         s3.create_bucket(Bucket=self.bucket)
+        if self.spec.versioning:  # as deployed: deletes write delete markers, versions are kept
+            s3.put_bucket_versioning(
+                Bucket=self.bucket, VersioningConfiguration={"Status": self.spec.versioning}
+            )
         s3.put_bucket_notification_configuration(
             Bucket=self.bucket,
             NotificationConfiguration={
@@ -456,7 +464,9 @@ class LocalStack:
 
     def status(self) -> dict[str, Any]:
         """The same dict `docclass status --json` prints."""
-        return collect_status(self.client("s3"), self.client("sqs"), self.bucket)
+        return collect_status(
+            self.client("s3"), self.client("sqs"), self.bucket, granted_kms_keys=self.kms.granted
+        )
 
     def queued_messages(self) -> int:
         """Messages waiting or in flight in the stack's queues, dead-letter queues aside.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
@@ -24,8 +25,26 @@ def queue_urls(sqs: Any, bucket: str) -> dict[str, str]:
     return {url.rsplit("/", 1)[-1]: url for url in urls}
 
 
-def collect_status(s3: Any, sqs: Any, bucket: str) -> dict[str, Any]:
-    """One JSON-able dict: index, pending, classified, unclassified, failed, dead_letters."""
+def unreadable_sse_kms(store: ObjectStore, keys: Iterable[str], granted: Iterable[str] = ()) -> list[str]:
+    """The objects among keys encrypted (SSE-KMS) with a customer managed key the functions are not
+    granted: they stay in inbox/ for good, since S3 will not decrypt them for the functions.
+
+    One HeadObject per key (inbox/ normally holds only documents in flight). An object encrypted
+    with `aws:kms` and no key id of its own (the AWS managed key aws/s3, which every principal of
+    the account may use through S3) counts as readable; so does a key in `granted` (KmsKeyArn).
+    """
+    allowed = {key for key in granted if key}
+    stuck = []
+    for key in keys:
+        head = store.head(key)
+        if head is not None and head.kms_key_id and head.kms_key_id not in allowed:
+            stuck.append(key)
+    return stuck
+
+
+def collect_status(s3: Any, sqs: Any, bucket: str, *, granted_kms_keys: Iterable[str] = ()) -> dict[str, Any]:
+    """One JSON-able dict: index, pending, classified, unclassified, failed, unreadable_sse_kms,
+    dead_letters. granted_kms_keys: the KMS key the functions may use (template KmsKeyArn)."""
     store = ObjectStore(bucket, s3)
     pointers = []
     for key in store.list_keys(INDEX_PREFIX):
@@ -62,7 +81,9 @@ def collect_status(s3: Any, sqs: Any, bucket: str) -> dict[str, Any]:
     messages = {name: sum(int(a.get(c, 0)) for c in QUEUE_COUNTS) for name, a in attributes.items()}
     dead_letters = {name: messages[name] for name, a in attributes.items() if a.get("QueueArn") in dlq_arns}
     in_queues = sum(n for name, n in messages.items() if name not in dead_letters)
-    inbox = len(documents(INBOX_PREFIX))
+    inbox_keys = documents(INBOX_PREFIX)
+    unreadable = unreadable_sse_kms(store, inbox_keys, granted_kms_keys)
+    inbox = len(inbox_keys) - len(unreadable)  # an unreadable document is not pending: it stays
     return {
         "bucket": bucket,
         "index": {
@@ -77,6 +98,7 @@ def collect_status(s3: Any, sqs: Any, bucket: str) -> dict[str, Any]:
         "classified": dict(sorted(classified.items())),
         "unclassified": len(documents(UNCLASSIFIED_PREFIX)),
         "failed": len(documents(FAILED_PREFIX)),
+        "unreadable_sse_kms": unreadable,
         "dead_letters": dead_letters,
     }
 
@@ -101,6 +123,13 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append(f"  {label:<24}{count:>6}")
     lines.append(f"unclassified  {status['unclassified']}")
     lines.append(f"failed        {status['failed']}")
+    unreadable = status.get("unreadable_sse_kms", [])
+    if unreadable:
+        lines.append(
+            f"unreadable (SSE-KMS): {len(unreadable)} left in inbox/, encrypted with a KMS key the "
+            "functions are not granted (set the KmsKeyArn parameter, then upload them again)"
+        )
+        lines.extend(f"  {key}" for key in unreadable)
     lines.append(
         "dead letters  " + (", ".join(f"{q}: {n}" for q, n in status["dead_letters"].items()) or "-")
     )

@@ -86,6 +86,7 @@ class LocalTemplate:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
+    versioning: str | None = None  # the document bucket's VersioningConfiguration Status, if any
 
 
 class _Resolver:
@@ -175,7 +176,10 @@ def read_local_template(
     for res in resources.values():
         if res["Type"] != "AWS::S3::Bucket":
             continue
-        config = resolver.resolve(res.get("Properties", {})).get("NotificationConfiguration", {})
+        props = resolver.resolve(res.get("Properties", {}))
+        config = props.get("NotificationConfiguration", {})
+        if config:  # the document bucket: the one whose changes reach the functions
+            out.versioning = props.get("VersioningConfiguration", {}).get("Status")
         for item in config.get("QueueConfigurations", []):
             rules = item.get("Filter", {}).get("S3Key", {}).get("Rules", [])
             prefix = next((r["Value"] for r in rules if r["Name"].lower() == "prefix"), "")

@@ -69,3 +69,27 @@ def test_plain_s3_event_raises_after_trying_every_record(lambda_context):
     with pytest.raises(RuntimeError):
         process_event(event, lambda_context, handle)
     assert len(seen) == 2
+
+
+def test_version_id_is_carried_and_a_permanent_version_delete_is_told_from_a_delete_marker():
+    def change(event_name: str, version: str | None) -> S3Change:
+        obj = {"key": "gallery/a/x.png", "sequencer": "0A"}
+        if version is not None:
+            obj["versionId"] = version
+        body = {
+            "Records": [
+                {
+                    "eventSource": "aws:s3",
+                    "eventName": event_name,
+                    "s3": {"bucket": {"name": "b"}, "object": obj},
+                }
+            ]
+        }
+        (parsed,) = parse_s3_notification(body)
+        return parsed
+
+    assert change("ObjectRemoved:Delete", "v1").version_id == "v1"
+    assert change("ObjectRemoved:Delete", "v1").removes_one_version
+    assert not change("ObjectRemoved:DeleteMarkerCreated", "m1").removes_one_version
+    assert not change("ObjectRemoved:Delete", None).removes_one_version  # unversioned bucket
+    assert not change("ObjectCreated:Put", "v2").removes_one_version

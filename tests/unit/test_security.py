@@ -50,7 +50,15 @@ def _target(reference: Any) -> str | None:
 
 
 def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
-    return _as_list(document.get("Statement", []))
+    """Every statement, those behind a condition (Fn::If) included, whichever way it goes."""
+    statements = []
+    for statement in _as_list(document.get("Statement", [])):
+        if isinstance(statement, dict) and "Fn::If" in statement:
+            _, *branches = statement["Fn::If"]
+            statements += [b for b in branches if b != {"Ref": "AWS::NoValue"}]
+        else:
+            statements.append(statement)
+    return statements
 
 
 def _actions(statement: dict[str, Any]) -> list[str]:

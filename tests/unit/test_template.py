@@ -65,7 +65,15 @@ def _target(reference: dict[str, Any]) -> str:
 
 
 def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
-    return _as_list(document["Statement"])
+    """Every statement, those behind a condition (Fn::If) included, whichever way it goes."""
+    statements = []
+    for statement in _as_list(document["Statement"]):
+        if isinstance(statement, dict) and "Fn::If" in statement:
+            _, *branches = statement["Fn::If"]
+            statements += [b for b in branches if b != {"Ref": "AWS::NoValue"}]
+        else:
+            statements.append(statement)
+    return statements
 
 
 def _role_statements(role: dict[str, Any]) -> list[dict[str, Any]]:

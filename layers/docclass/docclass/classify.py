@@ -16,6 +16,7 @@ from docclass.errors import (
     IndexUnusable,
     InvalidDocument,
     ObjectNotFound,
+    ObjectUnreadable,
     PreconditionFailed,
     StorageError,
 )
@@ -38,6 +39,7 @@ from docclass.routing import (
     result_metadata,
 )
 from docclass.store import ObjectStore, StoredObject
+from docclass.unreadable import report_unreadable
 
 logger = Logger(child=True)
 
@@ -51,7 +53,7 @@ class Outcome:
     """What happened to one inbox document."""
 
     key: str
-    status: str  # classified | unclassified | failed | already-routed | vanished | ignored
+    status: str  # classified | unclassified | failed | unreadable | already-routed | vanished | ignored
     destination: str | None = None
     label: str | None = None
     distance: float | None = None
@@ -138,7 +140,11 @@ class Classifier:
         if not change.is_created or not key.startswith(INBOX_PREFIX) or is_folder_marker(key):
             logger.info("not an inbox document; ignored")
             return Outcome(key, "ignored")
-        return self.classify(key, attempt=change.attempt, event_etag=change.etag)
+        try:
+            return self.classify(key, attempt=change.attempt, event_etag=change.etag)
+        except ObjectUnreadable as exc:
+            # SSE-KMS without kms:Decrypt: no retry helps and it cannot be copied to failed/ either.
+            return Outcome(key, "unreadable", error=report_unreadable(self.store, key, exc))
 
     def _object_limit(self) -> int:
         """The largest object this function downloads: MAX_DOCUMENT_BYTES or the memory budget's."""
@@ -245,6 +251,7 @@ class Classifier:
                     content_type=source.content_type,
                     source_etag=source.etag,
                     if_none_match="*",
+                    kms_key_id=source.kms_key_id,  # a document its owner encrypted with a KMS key stays so
                 )
             except PreconditionFailed:
                 held = self.store.head(name)

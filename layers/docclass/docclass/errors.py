@@ -24,6 +24,8 @@ DocclassError
 │                           model throttled / misconfigured earlier in the batch): back to SQS
 └── StorageError            S3 failed in a way the caller cannot fix here (retried through SQS)
     ├── ObjectNotFound      the key does not exist (any more)
+    ├── ObjectUnreadable    SSE-KMS under a key the function may not use (no kms:Decrypt): left
+    │                       where it is, logged and counted, never retried (KmsKeyArn fixes it)
     ├── PreconditionFailed  a conditional write lost the race (HTTP 412)
     └── IndexConflict       the index pointer swap kept losing races; the batch is retried
 """
@@ -101,6 +103,18 @@ class StorageError(DocclassError):
 
 class ObjectNotFound(StorageError):
     """The object does not exist."""
+
+
+class ObjectUnreadable(StorageError):
+    """S3 refused to decrypt the object (SSE-KMS under a key this function is not granted).
+
+    Retrying cannot help and the object cannot be copied to failed/ either: the caller leaves it
+    where it is and says which KMS key to grant (template parameter KmsKeyArn).
+    """
+
+    def __init__(self, message: str, key_arn: str | None = None) -> None:
+        super().__init__(message)
+        self.key_arn = key_arn
 
 
 class PreconditionFailed(StorageError):

@@ -36,6 +36,7 @@ class S3Change:
     sequencer: str
     etag: str = ""
     size: int = 0
+    version_id: str = ""  # set in a versioned bucket: the version created, or removed for good
     attempt: int = (
         1  # SQS ApproximateReceiveCount: above 1, an earlier delivery may have done part of the work
     )
@@ -49,6 +50,17 @@ class S3Change:
     def is_removed(self) -> bool:
         """An ObjectRemoved:* event (delete or delete marker)."""
         return self.event_name.startswith("ObjectRemoved:")
+
+    @property
+    def removes_one_version(self) -> bool:
+        """A version deleted for good: the key may still have a current version (another one).
+
+        In a versioned bucket, S3 notifies ObjectRemoved:Delete with the versionId for every
+        permanent delete of a version, even while a newer version stays current; a delete
+        without a version id writes a delete marker (ObjectRemoved:DeleteMarkerCreated).
+        https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-event-types-and-destinations.html
+        """
+        return self.event_name == "ObjectRemoved:Delete" and bool(self.version_id)
 
 
 def parse_s3_notification(body: Mapping[str, Any], attempt: int = 1) -> list[S3Change]:
@@ -68,6 +80,7 @@ def parse_s3_notification(body: Mapping[str, Any], attempt: int = 1) -> list[S3C
                 sequencer=obj.get("sequencer", "") or "",
                 etag=obj.get("eTag", "") or "",
                 size=int(obj.get("size", 0) or 0),
+                version_id=obj.get("versionId", "") or "",
                 attempt=attempt,
             )
         )

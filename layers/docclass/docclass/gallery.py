@@ -12,7 +12,7 @@ import numpy as np
 from aws_lambda_powertools import Logger
 
 from docclass.config import GALLERY_PREFIX
-from docclass.errors import IndexUnusable, InvalidDocument, ObjectNotFound
+from docclass.errors import IndexUnusable, InvalidDocument, ObjectNotFound, ObjectUnreadable
 from docclass.events import S3Change, is_sqs_event, iter_changes, message_ids, process_event
 from docclass.index import Entry, GalleryIndex
 from docclass.index_store import CommitResult, IndexRepository
@@ -22,6 +22,7 @@ from docclass.observability import MetricUnit, error_once, metrics, tracer
 from docclass.pipeline import DocumentEmbedder, Embedded
 from docclass.routing import gallery_label, is_folder_marker
 from docclass.store import ObjectStore
+from docclass.unreadable import report_unreadable
 
 logger = Logger(child=True)
 
@@ -106,17 +107,24 @@ class GalleryIndexer:
         if not self._is_gallery_object(change):
             logger.info("not a gallery object; ignored")
             return None
-        if change.is_removed:
+        if change.is_removed and not change.removes_one_version:
             return Remove(change.key, change.sequencer)
-        if not change.is_created:
+        if not (change.is_created or change.is_removed):
             logger.info("event type not handled; ignored")
             return None
         try:
+            # For a version deleted for good: whatever version of the key is current now.
             label, embedded = self._fetched(change, prefetched, guard)
         except ObjectNotFound:
+            if change.is_removed:
+                return Remove(change.key, change.sequencer, reason="no version left")
             # Deleted (or replaced) since the event: the later event carries the final state.
             logger.info("gallery object already gone; its removal event will follow")
             return None
+        except ObjectUnreadable as exc:
+            # SSE-KMS without kms:Decrypt: what we cannot see must not stay indexed.
+            reason = report_unreadable(self.store, change.key, exc)
+            return Remove(change.key, change.sequencer, reason=f"unreadable: {reason}")
         except InvalidDocument as exc:
             logger.warning("gallery object rejected, not indexed", extra={"reason": str(exc)})
             metrics.add_metric(name="GalleryRejected", unit=MetricUnit.Count, value=1)
@@ -124,6 +132,12 @@ class GalleryIndexer:
         if embedded.cache_hit:
             metrics.add_metric(name="EmbeddingCacheHits", unit=MetricUnit.Count, value=1)
         entry = Entry(change.key, label, embedded.content_hash, change.sequencer)
+        if change.is_removed:
+            # Another version is current: a newer one, or the previous one again (S3 sends no
+            # ObjectCreated event for a version that becomes current that way). Indexed under this
+            # event's sequencer even when the bytes are unchanged, so that an older event of the
+            # key (a delete marker this removal undid) cannot win if it is handled later.
+            logger.info("a version was deleted for good; the key's current version stays indexed")
         return Upsert(entry, embedded.vector)
 
     @staticmethod

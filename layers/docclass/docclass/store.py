@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,7 +11,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from docclass.aws import bounded_config, new_client
-from docclass.errors import ObjectNotFound, PreconditionFailed, StorageError
+from docclass.errors import ObjectNotFound, ObjectUnreadable, PreconditionFailed, StorageError
 
 # Bounded like the Bedrock client (titan.py), so that one S3 call cannot outlast an invocation:
 #   worst case = 3 attempts x (3 s + 10 s) + backoffs (1 s + 2 s) = 42 s (aws.worst_case_seconds)
@@ -34,6 +35,7 @@ class StoredObject:
     content_type: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     body: bytes | None = None
+    kms_key_id: str | None = None  # the KMS key of an SSE-KMS object (SSEKMSKeyId), else None
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class ObjectStore:
             content_type=response.get("ContentType"),
             metadata=response.get("Metadata", {}),
             body=body,
+            kms_key_id=_kms_key_id(response),
         )
 
     def head(self, key: str) -> StoredObject | None:
@@ -124,6 +127,7 @@ class ObjectStore:
             size=response.get("ContentLength", 0),
             content_type=response.get("ContentType"),
             metadata=response.get("Metadata", {}),
+            kms_key_id=_kms_key_id(response),
         )
 
     def put(
@@ -165,9 +169,15 @@ class ObjectStore:
         content_type: str | None = None,
         source_etag: str | None = None,
         if_none_match: str | None = None,
+        kms_key_id: str | None = None,
     ) -> None:
         """Server-side copy with new user metadata; only if the source still has source_etag and,
-        with if_none_match='*', only if nothing exists at the destination (PreconditionFailed)."""
+        with if_none_match='*', only if nothing exists at the destination (PreconditionFailed).
+
+        kms_key_id: encrypt the copy with this KMS key (SSE-KMS). Without it S3 encrypts the copy
+        with the bucket's default encryption, whatever the source's was (CopyObject,
+        ServerSideEncryption: https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html).
+        """
         params: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": destination_key,
@@ -184,6 +194,9 @@ class ObjectStore:
             # destination does not already exist", else 412 (409 on a concurrent write of the key).
             # https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html
             params["IfNoneMatch"] = if_none_match
+        if kms_key_id:
+            params["ServerSideEncryption"] = "aws:kms"
+            params["SSEKMSKeyId"] = kms_key_id
         try:
             self.client.copy_object(**params)
         except ClientError as exc:
@@ -251,11 +264,31 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def _kms_key_id(response: Mapping[str, Any]) -> str | None:
+    if response.get("ServerSideEncryption") not in {"aws:kms", "aws:kms:dsse"}:
+        return None
+    return str(response.get("SSEKMSKeyId") or "") or None
+
+
+# S3 answers GetObject / CopyObject of an SSE-KMS object whose key the caller may not use with
+# 403 AccessDenied, and names the KMS action in the message ("... is not authorized to perform:
+# kms:Decrypt on resource: arn:aws:kms:..."); a disabled or deleted key gives KMS.* codes.
+# https://repost.aws/knowledge-center/decrypt-kms-encrypted-objects-s3
+_KMS_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
+
+
+def _kms_denial(code: str, message: str) -> bool:
+    return code.startswith("KMS.") or (code in {"AccessDenied", "403"} and "kms:" in message.lower())
+
+
 def _translate(exc: ClientError, key: str) -> StorageError:
     code = _code(exc)
     message = exc.response.get("Error", {}).get("Message", "") or code
     if code in _NOT_FOUND:
         return ObjectNotFound(f"{key}: no such object")
+    if _kms_denial(code, message):
+        arn = _KMS_ARN.search(message)
+        return ObjectUnreadable(f"{key}: {code} {message}", arn.group(0) if arn else None)
     if code in _PRECONDITION:
         return PreconditionFailed(f"{key}: {message}")
     return StorageError(f"s3 {exc.operation_name} {key}: {code} {message}".strip())
