@@ -66,8 +66,11 @@ class FakeRepository:
         self.index = GalleryIndex(DIM, "fake-model")
         self.commits = 0
 
-    def commit(self, apply: Callable[[GalleryIndex], bool]) -> CommitResult:
+    def commit(
+        self, apply: Callable[[GalleryIndex], bool], *, seconds_left: Callable[[], float | None] | None = None
+    ) -> CommitResult:
         self.commits += 1
+        self.seconds_left = None if seconds_left is None else seconds_left()
         changed = apply(self.index)
         return CommitResult(changed, 1, "snapshot" if changed else None, 0, len(self.index))
 
@@ -268,3 +271,4 @@ def test_in_line_embedding_stops_when_time_is_short_and_only_what_was_reported_d
     assert indexed(gallery) == dict.fromkeys(keys[:6], "form")
     assert gallery.repository.commits == 1  # type: ignore[attr-defined]
     assert context.get_remaining_time_in_millis() == 10_000  # the commit's reserve is intact
+    assert gallery.repository.seconds_left == 10.0  # type: ignore[attr-defined]  # and the commit knows it
