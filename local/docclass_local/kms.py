@@ -11,8 +11,10 @@ is empty), so this hook, on the session the functions' clients come from, answer
 for any other key. An object uploaded with `aws:kms` and no key id uses the AWS managed key
 aws/s3, whose key policy lets every principal of the account use it through S3: readable.
 HeadObject decrypts nothing and is let through, as S3 does. Objects under index/ and embeddings/
-are written by the functions themselves with the bucket's default encryption and are not checked
-(one HEAD fewer per index or cache read).
+are written by the functions themselves with the bucket's default encryption and are not checked.
+The object's encryption is looked up in moto's own S3 backend (the local stack's server and the
+tests' mock run in this process), not with a HEAD: the check costs no request. A HEAD per read
+made the 240-document fault test 28 s (27%) slower.
 """
 
 from __future__ import annotations
@@ -31,17 +33,14 @@ ROLE = "arn:aws:sts::123456789012:assumed-role/docclass-local-function-role/docc
 class KmsAccessCheck:
     """Refuses the functions' reads and copies of SSE-KMS objects under keys they are not granted."""
 
-    def __init__(self, granted: Iterable[str], s3_client: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        granted: Iterable[str],
+        encryption_of: Callable[[str, str, str | None], tuple[str, str] | None] | None = None,
+    ) -> None:
         self.granted = {key for key in granted if key}
-        self._new_client = s3_client  # makes an S3 client that this hook is not installed on
-        self._client: Any = None
+        self._encryption_of = encryption_of or _moto_encryption_of
         self.refused: list[str] = []
-
-    def _head(self, **params: Any) -> dict[str, Any]:
-        if self._client is None:
-            self._client = self._new_client()
-        response: dict[str, Any] = self._client.head_object(**params)
-        return response
 
     def install(self, events: Any) -> None:
         """Register on a botocore event emitter (a boto3 Session's `.events`)."""
@@ -68,12 +67,12 @@ class KmsAccessCheck:
     def _check_source(self, operation: str, bucket: str, key: str, extra: dict[str, str]) -> None:
         if key.startswith((INDEX_PREFIX, EMBEDDINGS_PREFIX)):
             return
-        try:
-            head = self._head(Bucket=bucket, Key=key, **extra)
-        except ClientError:
-            return  # missing or otherwise refused: the real call gives the real answer
-        if head.get("ServerSideEncryption") in {"aws:kms", "aws:kms:dsse"} and head.get("SSEKMSKeyId"):
-            self._refuse_unless_granted(operation, "kms:Decrypt", str(head["SSEKMSKeyId"]), key)
+        found = self._encryption_of(bucket, key, extra.get("VersionId"))
+        if found is None:
+            return  # missing: the real call gives the real answer
+        algorithm, kms_key = found
+        if algorithm in {"aws:kms", "aws:kms:dsse"} and kms_key:
+            self._refuse_unless_granted(operation, "kms:Decrypt", kms_key, key)
 
     def _refuse_unless_granted(self, operation: str, action: str, kms_key: str, key: str) -> None:
         if kms_key in self.granted:
@@ -90,3 +89,17 @@ class KmsAccessCheck:
             "ResponseMetadata": {"HTTPStatusCode": 403},
         }
         raise ClientError(response, operation)
+
+
+def _moto_encryption_of(bucket: str, key: str, version_id: str | None) -> tuple[str, str] | None:
+    """(ServerSideEncryption, SSEKMSKeyId) of an object in moto's in-process S3, None if absent."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    try:
+        obj = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_object(bucket, key, version_id=version_id)
+    except Exception:  # no such bucket or version: the real call answers
+        return None
+    if obj is None:
+        return None
+    return str(getattr(obj, "encryption", "") or ""), str(getattr(obj, "kms_key_id", "") or "")

@@ -133,7 +133,7 @@ class LocalStack:
             region_name=REGION,
         )
         self._restore: list[Callable[[], None]] = []
-        self.kms = KmsAccessCheck([self.spec.parameters.get("KmsKeyArn", "")], lambda: self.client("s3"))
+        self.kms = KmsAccessCheck([self.spec.parameters.get("KmsKeyArn", "")])
         # Other handlers for some functions (by logical id), e.g. a benchmark's reference pipeline.
         self._handler_overrides = dict(handlers or {})
 

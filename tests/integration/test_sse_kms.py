@@ -41,7 +41,7 @@ def kms_check(s3: Any, granted: list[str]) -> KmsAccessCheck:
 
     boto3.setup_default_session()
     assert boto3.DEFAULT_SESSION is not None
-    check = KmsAccessCheck(granted, lambda: s3)
+    check = KmsAccessCheck(granted)
     check.install(boto3.DEFAULT_SESSION.events)
     return check
 

@@ -35,7 +35,7 @@ from docclass.routing import (
     failed_key,
     inbox_path,
     is_folder_marker,
-    possible_destinations,
+    primary_destinations,
     result_metadata,
 )
 from docclass.store import ObjectStore, StoredObject
@@ -274,14 +274,24 @@ class Classifier:
             pass  # gone already: an earlier attempt's delete whose answer was lost, or a user
 
     def _copy_of(self, etag: str, path: str) -> str | None:
-        """A destination holding a copy of exactly this source version (by ETag), if one exists."""
+        """A destination holding a copy of exactly this source version (by ETag), if one exists.
+
+        At each destination the names are tried in the order a move takes them, and a free name
+        ends the search there: a move only goes on to the next name when one is taken. So the
+        usual redelivery costs one HEAD per destination, as before names could be taken. (A copy
+        is missed only if a user deleted the document that held the first name between this
+        move's copy and its redelivery; the document is then routed a second time, nothing lost.)
+        """
         etag = etag.strip('"')
         if not etag:
             return None
-        for candidate in possible_destinations(path, self.store.list_folders(CLASSIFIED_PREFIX), etag):
-            head = self.store.head(candidate)
-            if head is not None and head.metadata.get(SOURCE_ETAG_METADATA) == etag:
-                return candidate
+        for primary in primary_destinations(path, self.store.list_folders(CLASSIFIED_PREFIX)):
+            for name in destination_names(primary, etag):
+                head = self.store.head(name)
+                if head is None:
+                    break
+                if head.metadata.get(SOURCE_ETAG_METADATA) == etag:
+                    return name
         return None
 
     def _already_routed(self, key: str, path: str, event_etag: str) -> Outcome:

@@ -100,12 +100,16 @@ def destination_names(key: str, etag: str) -> list[str]:
     return names
 
 
-def possible_destinations(path: str, labels: Iterable[str], etag: str = "") -> list[str]:
-    """Every key a document with this inbox path (and ETag) may have been routed to."""
-    primary = [f"{UNCLASSIFIED_PREFIX}{path}", failed_key(path)] + [
+def primary_destinations(path: str, labels: Iterable[str]) -> list[str]:
+    """The first-choice key at every destination a document with this inbox path may go to."""
+    return [f"{UNCLASSIFIED_PREFIX}{path}", failed_key(path)] + [
         f"{CLASSIFIED_PREFIX}{label}/{path}" for label in labels
     ]
-    return [name for key in primary for name in destination_names(key, etag)]
+
+
+def possible_destinations(path: str, labels: Iterable[str], etag: str = "") -> list[str]:
+    """Every key a document with this inbox path (and ETag) may have been routed to."""
+    return [name for key in primary_destinations(path, labels) for name in destination_names(key, etag)]
 
 
 def failed_key(path: str) -> str:
