@@ -23,13 +23,24 @@ def sam_template() -> dict[str, Any]:
     return load_sam_template()
 
 
-def _kms_statements(role: dict[str, Any]) -> list[Any]:
-    return [
-        statement
-        for policy in role["Properties"]["Policies"]
-        for statement in policy["PolicyDocument"]["Statement"]
-        if "kms:" in str(statement)
-    ]
+def _kms_statements(resources: dict[str, Any], role: str) -> list[Any]:
+    """(condition of the policy, statement) for every statement that mentions KMS and applies to role."""
+    found = []
+    for resource in resources.values():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role" and resource is resources[role]:
+            documents = [p["PolicyDocument"] for p in properties.get("Policies", [])]
+        elif resource["Type"] == "AWS::IAM::Policy" and {"Ref": role} in properties.get("Roles", []):
+            documents = [properties["PolicyDocument"]]
+        else:
+            continue
+        found += [
+            (resource.get("Condition"), statement)
+            for document in documents
+            for statement in document["Statement"]
+            if "kms:" in str(statement)
+        ]
+    return found
 
 
 def test_kms_key_arn_is_optional_and_empty_by_default(sam_template):
@@ -42,13 +53,11 @@ def test_kms_key_arn_is_optional_and_empty_by_default(sam_template):
 
 @pytest.mark.parametrize("role", sorted(KMS_GRANTS))
 def test_each_role_gets_its_kms_actions_on_exactly_that_key_only_when_it_is_set(sam_template, role):
-    # Given the role's statements that mention KMS
+    # Given the statements that mention KMS and apply to the role
     resources = transformed_resources(sam_template)
-    [statement] = _kms_statements(resources[role])
-    # Then it is one statement behind the condition, absent (AWS::NoValue) when KmsKeyArn is empty
-    condition, granted, otherwise = statement["Fn::If"]
+    [(condition, granted)] = _kms_statements(resources, role)
+    # Then it is one statement in a policy created only when KmsKeyArn is set
     assert condition == "GrantKmsKey"
-    assert otherwise == {"Ref": "AWS::NoValue"}
     # And it allows what the function needs on the one key named by the parameter
     assert granted["Effect"] == "Allow"
     assert (
