@@ -8,7 +8,6 @@ seconds instead of the queue's visibility timeout, so retries and dead-lettering
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import logging
@@ -27,6 +26,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from docclass_local.faults import FaultInjector, FaultPlan, SimulatedCrash
 from docclass_local.kms import KmsAccessCheck
@@ -535,6 +535,22 @@ def _keys_of(body: str) -> list[str]:
 
 
 def _quietly(call: Callable[..., Any], **kwargs: Any) -> None:
-    # A receipt handle that expired meanwhile is harmless: the message is redelivered anyway.
-    with contextlib.suppress(Exception):
-        call(**kwargs)
+    """Hand a message back or delete it, retried: a call lost under load would leave the message
+    invisible for the queue's whole visibility timeout (30 minutes for GalleryQueue)."""
+    for attempt in range(5):
+        try:
+            call(**kwargs)
+            return
+        except ClientError as exc:
+            # A receipt handle that expired meanwhile is harmless: the message is redelivered anyway.
+            if exc.response.get("Error", {}).get("Code") in _HARMLESS_SQS_CODES:
+                return
+        except Exception:  # noqa: S110 - a connection error under load: try again
+            pass
+        time.sleep(0.05 * 2**attempt)
+    logging.getLogger(__name__).warning(
+        "local stack: %s failed 5 times; the message waits out its visibility timeout", call
+    )
+
+
+_HARMLESS_SQS_CODES = {"ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight"}

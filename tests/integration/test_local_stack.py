@@ -138,3 +138,33 @@ def test_a_document_that_always_fails_ends_in_the_dead_letter_queue(monkeypatch)
     assert status["dead_letters"]["docclass-dlq-InboxDeadLetterQueue"] == 1
     assert status["pending_detail"] == {"inbox_objects": 1, "queued_messages": 0}
     assert status["classified"] == {} and status["failed"] == 0
+
+
+def test_handing_a_message_back_is_retried_when_the_endpoint_drops_the_call(monkeypatch):
+    # given an SQS call that fails twice the way a loaded local endpoint does, then works
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    from docclass_local import stack as stack_module
+
+    monkeypatch.setattr(stack_module.time, "sleep", lambda _: None)
+    calls = []
+
+    def change_visibility(**kwargs):
+        calls.append(kwargs)
+        if len(calls) < 3:
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:4566")
+
+    # when the stack hands the message back, then it tried until the call went through
+    stack_module._quietly(change_visibility, ReceiptHandle="r", VisibilityTimeout=0)
+    assert len(calls) == 3
+    # and an expired receipt handle (harmless: the message comes back anyway) is not retried
+    expired = []
+
+    def already_back(**kwargs):
+        expired.append(kwargs)
+        raise ClientError(
+            {"Error": {"Code": "ReceiptHandleIsInvalid", "Message": "expired"}}, "ChangeMessageVisibility"
+        )
+
+    stack_module._quietly(already_back, ReceiptHandle="r", VisibilityTimeout=0)
+    assert len(expired) == 1
