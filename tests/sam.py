@@ -47,3 +47,17 @@ def transformed_resources(sam_template: dict[str, Any] | None = None) -> dict[st
             os.environ.pop("AWS_DEFAULT_REGION", None)
         else:
             os.environ["AWS_DEFAULT_REGION"] = saved
+
+
+def policy_statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every statement of an IAM policy document, those behind a condition (Fn::If) included,
+    whichever way it goes."""
+    raw = document.get("Statement", [])
+    statements = []
+    for statement in raw if isinstance(raw, list) else [raw]:
+        if isinstance(statement, dict) and "Fn::If" in statement:
+            _, *branches = statement["Fn::If"]
+            statements += [b for b in branches if b != {"Ref": "AWS::NoValue"}]
+        else:
+            statements.append(statement)
+    return statements

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sam import transformed_resources
+from sam import policy_statements, transformed_resources
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,18 +47,6 @@ def _target(reference: Any) -> str | None:
         attribute = reference["Fn::GetAtt"]
         return attribute[0] if isinstance(attribute, list) else attribute.split(".")[0]
     return None
-
-
-def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every statement, those behind a condition (Fn::If) included, whichever way it goes."""
-    statements = []
-    for statement in _as_list(document.get("Statement", [])):
-        if isinstance(statement, dict) and "Fn::If" in statement:
-            _, *branches = statement["Fn::If"]
-            statements += [b for b in branches if b != {"Ref": "AWS::NoValue"}]
-        else:
-            statements.append(statement)
-    return statements
 
 
 def _actions(statement: dict[str, Any]) -> list[str]:
@@ -101,18 +89,18 @@ def _identity_policies(resources: dict[str, Any]) -> Iterator[tuple[str, str, di
     roles' inline policies, AWS::IAM::Policy and AWS::IAM::ManagedPolicy resources."""
     for name, role in _of_type(resources, "AWS::IAM::Role").items():
         for policy in role.get("Policies", []):
-            yield from ((name, name, s) for s in _statements(policy["PolicyDocument"]))
+            yield from ((name, name, s) for s in policy_statements(policy["PolicyDocument"]))
     for name, policy in _of_type(resources, "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy").items():
         roles = [_target(role) or "" for role in policy.get("Roles", [])] or [""]
         for role in roles:
-            yield from ((name, role, s) for s in _statements(policy["PolicyDocument"]))
+            yield from ((name, role, s) for s in policy_statements(policy["PolicyDocument"]))
 
 
 def _resource_policies(resources: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(owner, statement) for every resource-based policy in the stack."""
     kinds = ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy")
     for name, policy in _of_type(resources, *kinds).items():
-        yield from ((name, s) for s in _statements(policy["PolicyDocument"]))
+        yield from ((name, s) for s in policy_statements(policy["PolicyDocument"]))
 
 
 def _function_roles(resources: dict[str, Any]) -> dict[str, str]:
@@ -478,7 +466,7 @@ def test_functions_are_invoked_only_by_their_queues_and_cannot_feed_them(resourc
                 assert not _grants(_actions(statement), action), (function, action, statement)
     # And the queues accept messages from the S3 service alone
     for name, policy in _of_type(resources, "AWS::SQS::QueuePolicy").items():
-        for statement in _statements(policy["PolicyDocument"]):
+        for statement in policy_statements(policy["PolicyDocument"]):
             if statement["Effect"] == "Allow":
                 assert statement["Principal"] == {"Service": "s3.amazonaws.com"}, (name, statement)
 

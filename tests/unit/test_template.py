@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from cfnlint.api import lint_file
 
-from sam import TEMPLATE, load_sam_template, transformed_resources
+from sam import TEMPLATE, load_sam_template, policy_statements, transformed_resources
 
 BUCKET = "<bucket>"  # stands for the bucket ARN itself (not an object prefix) in S3_GRANTS
 
@@ -64,20 +64,8 @@ def _target(reference: dict[str, Any]) -> str:
     return attribute[0] if isinstance(attribute, list) else attribute.split(".")[0]
 
 
-def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every statement, those behind a condition (Fn::If) included, whichever way it goes."""
-    statements = []
-    for statement in _as_list(document["Statement"]):
-        if isinstance(statement, dict) and "Fn::If" in statement:
-            _, *branches = statement["Fn::If"]
-            statements += [b for b in branches if b != {"Ref": "AWS::NoValue"}]
-        else:
-            statements.append(statement)
-    return statements
-
-
 def _role_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for policy in role.get("Policies", []) for s in _statements(policy["PolicyDocument"])]
+    return [s for policy in role.get("Policies", []) for s in policy_statements(policy["PolicyDocument"])]
 
 
 def _bucket_arn(resources: dict[str, Any]) -> str:
@@ -96,7 +84,7 @@ def _identity_statements(resources: dict[str, Any]) -> Iterator[tuple[str, dict[
         yield from ((name, s) for s in _role_statements(role))
     for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
         for name, policy in _of_type(resources, kind).items():
-            yield from ((name, s) for s in _statements(policy["PolicyDocument"]))
+            yield from ((name, s) for s in policy_statements(policy["PolicyDocument"]))
 
 
 def _references(node: Any) -> set[str]:
@@ -284,7 +272,7 @@ def test_functions_and_queue_policies_name_the_bucket_as_it_is_named(
     assert sam_template["Globals"]["Function"]["Environment"]["Variables"]["BUCKET_NAME"] == name
     # And the queues accept notifications from that bucket only, in this account only
     for queue_policy in _of_type(resources, "AWS::SQS::QueuePolicy").values():
-        [allow] = [s for s in _statements(queue_policy["PolicyDocument"]) if s["Effect"] == "Allow"]
+        [allow] = [s for s in policy_statements(queue_policy["PolicyDocument"]) if s["Effect"] == "Allow"]
         assert allow["Principal"] == {"Service": "s3.amazonaws.com"}
         assert allow["Action"] == "sqs:SendMessage"
         assert allow["Condition"]["ArnLike"]["aws:SourceArn"] == {"Fn::Sub": _bucket_arn(resources)}
@@ -298,7 +286,7 @@ def test_document_bucket_is_encrypted_private_and_tls_only(resources: dict[str, 
         statement
         for policy in _of_type(resources, "AWS::S3::BucketPolicy").values()
         if _target(policy["Bucket"]) == "DocumentBucket"
-        for statement in _statements(policy["PolicyDocument"])
+        for statement in policy_statements(policy["PolicyDocument"])
     ]
 
     # Then objects are encrypted at rest by default
