@@ -1,12 +1,19 @@
-"""Read template.yaml into what the local stack needs: queues, notifications, functions, environment.
+"""The one reader of template.yaml, for the local stack and for the tests.
 
-The local stack builds its resources from the template itself, so batch sizes, prefixes and retry
-counts can never drift from what `sam deploy` creates. Intrinsic functions are resolved against
-parameter defaults (or overrides) and the local names of resources.
+Three views of the same file:
+- `load_template`: the template as written, plain data with intrinsics in long form.
+- `transformed_resources`: the CloudFormation resources the SAM transform makes of it (offline),
+  which is what IAM, checkov and CloudFormation see; the tests check roles and buckets there.
+- `read_local_template`: what the local stack builds (queues, notifications, functions,
+  environment), so batch sizes, prefixes and retry counts can never drift from what `sam deploy`
+  creates. Intrinsic functions are resolved against parameter defaults (or overrides) and the
+  local names of resources.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +48,58 @@ def load_template(path: Path = DEFAULT_TEMPLATE) -> dict[str, Any]:
     """The template as plain data, intrinsics in long form."""
     with open(path, encoding="utf-8") as handle:
         return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+class _OfflineManagedPolicies:
+    """Stands in for samtranslator's ManagedPolicyLoader, which would ask IAM for these ARNs."""
+
+    def load(self) -> dict[str, str]:
+        aws = "arn:aws:iam::aws:policy/"
+        return {
+            "AWSXrayWriteOnlyAccess": aws + "AWSXrayWriteOnlyAccess",
+            "AWSLambdaBasicExecutionRole": aws + "service-role/AWSLambdaBasicExecutionRole",
+            "AWSLambdaSQSQueueExecutionRole": aws + "service-role/AWSLambdaSQSQueueExecutionRole",
+        }
+
+
+def transformed_resources(template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The CloudFormation resources the SAM transform makes of the template (default: template.yaml).
+
+    Runs samtranslator offline: code URIs stand for what `sam package` uploads, managed policy ARNs
+    come from a fixed table and the region is us-east-1.
+    """
+    from samtranslator.translator.transform import transform  # a dev tool: only the tests need it
+
+    template = json.loads(json.dumps(template or load_template()))
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties", {})
+        for uri in ("CodeUri", "ContentUri"):
+            if uri in properties:
+                properties[uri] = "s3://artifacts/code.zip"
+    saved = os.environ.get("AWS_DEFAULT_REGION")
+    os.environ["AWS_DEFAULT_REGION"] = "us-east-1"  # the translator fills in pseudo parameters
+    try:
+        resources: dict[str, Any] = transform(template, {}, _OfflineManagedPolicies())["Resources"]
+        return resources
+    finally:
+        if saved is None:
+            os.environ.pop("AWS_DEFAULT_REGION", None)
+        else:
+            os.environ["AWS_DEFAULT_REGION"] = saved
+
+
+def policy_statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every statement of an IAM policy document, those behind a condition (Fn::If) included,
+    whichever way it goes."""
+    raw = document.get("Statement", [])
+    statements = []
+    for statement in raw if isinstance(raw, list) else [raw]:
+        if isinstance(statement, dict) and "Fn::If" in statement:
+            _, *branches = statement["Fn::If"]
+            statements += [b for b in branches if b != {"Ref": "AWS::NoValue"}]
+        else:
+            statements.append(statement)
+    return statements
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sam import policy_statements, transformed_resources
+from docclass_local.template import policy_statements, transformed_resources
 
 ROOT = Path(__file__).resolve().parents[2]
 

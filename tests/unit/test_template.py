@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from cfnlint.api import lint_file
 
-from sam import TEMPLATE, load_sam_template, policy_statements, transformed_resources
+from docclass_local.template import DEFAULT_TEMPLATE, load_template, policy_statements, transformed_resources
 
 BUCKET = "<bucket>"  # stands for the bucket ARN itself (not an object prefix) in S3_GRANTS
 
@@ -39,7 +39,7 @@ S3_GRANTS = {
 @pytest.fixture(scope="module")
 def sam_template() -> dict[str, Any]:
     """template.yaml as plain data."""
-    return load_sam_template()
+    return load_template()
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,7 @@ def _dependency_cycle(graph: dict[str, set[str]]) -> list[str]:
 
 def test_template_passes_cfn_lint() -> None:
     # Given template.yaml, when cfn-lint checks it as `sam validate --lint` does
-    matches = lint_file(TEMPLATE)
+    matches = lint_file(DEFAULT_TEMPLATE)
 
     # Then it reports nothing (sam validate --lint fails on any error or warning)
     assert matches == [], "\n".join(str(match) for match in matches)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sam import load_sam_template, transformed_resources
+from docclass_local.template import load_template, transformed_resources
 
 KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 # What each function needs on the key: GetObject / CopyObject of an SSE-KMS object need
@@ -20,7 +20,7 @@ KMS_GRANTS = {
 
 @pytest.fixture(scope="module")
 def sam_template() -> dict[str, Any]:
-    return load_sam_template()
+    return load_template()
 
 
 def _kms_statements(resources: dict[str, Any], role: str) -> list[Any]:
