@@ -416,7 +416,7 @@ import docclass
 from docclass.classify import Classifier
 from docclass.index import GalleryIndex
 from docclass.index_store import IndexRepository
-from docclass.pipeline import Embedded
+from docclass.document_embedder import Embedded
 from docclass.store import ObjectStore
 T_IMPORTED = time.time()
 

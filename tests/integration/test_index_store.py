@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import BUCKET
+from docclass.embedding_cache import EmbeddingCache
 from docclass.errors import (
     CorruptIndex,
     IndexConflict,
@@ -18,12 +19,7 @@ from docclass.errors import (
     UnknownIndexFormat,
 )
 from docclass.index import MAGIC, Entry, GalleryIndex
-from docclass.index_store import (
-    SWEEP_GRACE_SECONDS,
-    TOMBSTONE_RETENTION_SECONDS,
-    EmbeddingCache,
-    IndexRepository,
-)
+from docclass.index_store import SWEEP_GRACE_SECONDS, TOMBSTONE_RETENTION_SECONDS, IndexRepository
 from docclass.store import ObjectStore
 
 DIM = 16

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from conftest import BUCKET, load_handler
+from docclass.document_embedder import content_hash
 from docclass.index_store import IndexRepository
 from docclass.local_embedder import MODEL_ID as LOCAL_MODEL
-from docclass.pipeline import content_hash
 from docclass.store import ObjectStore
 
 KEY = "gallery/letter/example.png"

@@ -69,3 +69,16 @@ def test_no_module_of_docclass_local_imports_the_cli():
                 importers.append(path.relative_to(root).as_posix())
     # then
     assert importers == []
+
+
+def test_docclass_status_loads_no_faiss_numpy_nor_pillow():
+    # given a fresh interpreter
+    probe = (
+        "import sys, docclass_local.status, docclass.config, docclass.routing;"
+        "print(sorted(m for m in ('faiss', 'numpy', 'PIL') if m in sys.modules))"
+    )
+    # when the modules behind `docclass status` are imported
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=False)
+    # then the library's package import did not drag in the index and image stack
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

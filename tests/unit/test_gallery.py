@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from conftest import FakeLambdaContext, load_event
+from docclass.document_embedder import Embedded, content_hash
 from docclass.errors import EmbeddingUnavailable, ObjectNotFound, UnreadableImage
 from docclass.gallery import GalleryIndexer
 from docclass.index import GalleryIndex
 from docclass.index_store import CommitResult
 from docclass.invocation import TimeBudget
-from docclass.pipeline import Embedded, content_hash
 from docclass.store import StoredObject
 
 DIM = 8

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from docclass.decide import Decision
 from docclass.errors import InvalidGalleryKey
 from docclass.routing import (
-    Decision,
     destination_key,
     destination_names,
     error_metadata,

@@ -362,7 +362,7 @@ def _lifecycle_rules(resources: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_inbox_embeddings_expire_and_gallery_embeddings_stay(resources: dict[str, Any]) -> None:
-    from docclass.index_store import EmbeddingCache
+    from docclass.embedding_cache import EmbeddingCache
 
     # the prefixes the two functions' caches write under (bucket and model do not matter here)
     inbox = EmbeddingCache(None, "m", 256, "inbox").prefix  # type: ignore[arg-type]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 
 from docclass.config import CLASSIFIED_PREFIX, INBOX_PREFIX
 from docclass.decide import decide
+from docclass.document_embedder import DocumentEmbedder
 from docclass.errors import (
     DocumentTooLarge,
     IndexUnusable,
@@ -26,7 +27,6 @@ from docclass.index_store import IndexRepository, Pointer
 from docclass.invocation import NO_BUDGET, InvocationGuard, TimeBudget
 from docclass.memory import MemoryBudget
 from docclass.observability import MetricUnit, count_per_label, error_once, metrics, tracer
-from docclass.pipeline import DocumentEmbedder
 from docclass.routing import (
     SOURCE_ETAG_METADATA,
     destination_key,
@@ -48,12 +48,18 @@ logger = Logger(child=True)
 MAX_DOCUMENT_BYTES = 100 * 1024 * 1024
 
 
+# What can happen to one inbox document; the value is what the logs and the CLI show.
+OutcomeStatus = Literal[
+    "classified", "unclassified", "failed", "unreadable", "already-routed", "vanished", "ignored"
+]
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What happened to one inbox document."""
 
     key: str
-    status: str  # classified | unclassified | failed | unreadable | already-routed | vanished | ignored
+    status: OutcomeStatus
     destination: str | None = None
     label: str | None = None
     distance: float | None = None

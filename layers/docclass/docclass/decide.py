@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from docclass.index import Neighbor
-from docclass.routing import Decision
+if TYPE_CHECKING:  # the decision is pure logic: it needs no FAISS to run
+    from docclass.index import Neighbor
 
 # Keeps the vote weight finite for an exact duplicate (distance 0).
 _EPSILON = 1e-6
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of a nearest-neighbour search: a label, or None for unclassified."""
+
+    label: str | None
+    distance: float | None
+    neighbor: str | None
+    reason: str
 
 
 def decide(neighbors: Sequence[Neighbor], max_distance: float | None = None) -> Decision:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -27,3 +28,8 @@ def l2_normalise(vector: np.ndarray) -> np.ndarray:
     if not np.isfinite(norm) or norm == 0.0:
         raise ValueError("cannot normalise a zero or non-finite vector")
     return v / norm
+
+
+def model_slug(model_id: str) -> str:
+    """A model id as one S3 key segment: the index and the embedding cache keep each model apart."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", model_id)

@@ -12,6 +12,7 @@ import numpy as np
 from aws_lambda_powertools import Logger
 
 from docclass.config import GALLERY_PREFIX
+from docclass.document_embedder import DocumentEmbedder, Embedded
 from docclass.errors import IndexUnusable, InvalidDocument, ObjectNotFound, ObjectUnreadable
 from docclass.events import S3Change, is_sqs_event, iter_changes, message_ids, process_event
 from docclass.index import Entry, GalleryIndex
@@ -19,7 +20,6 @@ from docclass.index_store import CommitResult, IndexRepository
 from docclass.invocation import NO_BUDGET, InvocationGuard, TimeBudget
 from docclass.memory import MemoryBudget
 from docclass.observability import MetricUnit, error_once, metrics, tracer
-from docclass.pipeline import DocumentEmbedder, Embedded
 from docclass.routing import gallery_label, is_folder_marker
 from docclass.store import ObjectStore
 from docclass.unreadable import report_unreadable

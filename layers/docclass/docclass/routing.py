@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from urllib.parse import quote
 
 from docclass.config import (
@@ -14,6 +13,7 @@ from docclass.config import (
     INBOX_PREFIX,
     UNCLASSIFIED_PREFIX,
 )
+from docclass.decide import Decision
 from docclass.errors import InvalidGalleryKey
 
 # A label becomes a key prefix, a metric dimension and a metadata value: letters, digits and
@@ -25,16 +25,6 @@ LABEL_METADATA_KEY = "label"
 SOURCE_ETAG_METADATA = "docclass-source-etag"
 # S3 user metadata is sent as HTTP headers: keep values ASCII and short (2 KB per object in all).
 MAX_ERROR_CHARS = 900
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The outcome of a nearest-neighbour search: a label, or None for unclassified."""
-
-    label: str | None
-    distance: float | None
-    neighbor: str | None
-    reason: str
 
 
 def validate_label(label: str) -> str:

@@ -7,11 +7,12 @@ from functools import lru_cache
 from docclass import invocation, memory
 from docclass.classify import Classifier
 from docclass.config import Settings
+from docclass.document_embedder import DocumentEmbedder
+from docclass.embedding_cache import CacheScope, EmbeddingCache
 from docclass.embeddings import Embedder
 from docclass.gallery import GalleryIndexer
-from docclass.index_store import CacheScope, EmbeddingCache, IndexRepository
+from docclass.index_store import IndexRepository
 from docclass.memory import MemoryBudget
-from docclass.pipeline import DocumentEmbedder
 from docclass.store import ObjectStore
 
 

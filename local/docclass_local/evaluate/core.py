@@ -13,11 +13,11 @@ import numpy as np
 from PIL import Image
 
 from docclass.decide import decide
+from docclass.document_embedder import content_hash
 from docclass.embeddings import Embedder
 from docclass.errors import InvalidDocument
 from docclass.images import load_image
 from docclass.index import Entry, GalleryIndex
-from docclass.pipeline import content_hash
 from docclass_local.progress import Progress
 
 # (label, key, vector): one labelled document, as the core takes it.

@@ -1,4 +1,4 @@
-"""Bytes to vector: hash, embedding cache, image normalisation and the embedder, in that order."""
+"""Document bytes to a vector: content hash, embedding cache, image normalisation, then the model."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 from aws_lambda_powertools import Logger
 
+from docclass.embedding_cache import EmbeddingCache
 from docclass.embeddings import Embedder
 from docclass.errors import StorageError
 from docclass.images import load_image
-from docclass.index_store import EmbeddingCache
 from docclass.memory import MemoryBudget
 from docclass.observability import tracer
 

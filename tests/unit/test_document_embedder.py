@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import draw_page
+from docclass.document_embedder import DocumentEmbedder, content_hash
 from docclass.errors import EmbeddingUnavailable
-from docclass.pipeline import DocumentEmbedder, content_hash
 
 DIM = 8
 
