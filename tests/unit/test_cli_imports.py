@@ -78,7 +78,9 @@ def test_docclass_status_loads_no_faiss_numpy_nor_pillow():
         "print(sorted(m for m in ('faiss', 'numpy', 'PIL') if m in sys.modules))"
     )
     # when the modules behind `docclass status` are imported
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=False
+    )
     # then the library's package import did not drag in the index and image stack
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
