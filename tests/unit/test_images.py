@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageCms, ImageFile, JpegImagePlugin
 
 from docclass.errors import UnreadableImage
-from docclass.images import MAX_PIXELS, MAX_SIDE, encode_jpeg, encode_png, load_image
+from docclass.images import MAX_PIXELS, encode_jpeg, encode_png, load_image
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -386,6 +386,7 @@ def test_loaded_page_carries_no_source_colour_profile():
     assert "icc_profile" not in Image.open(io.BytesIO(encode_png(page))).info
 
 
-def test_limits_are_titans_side_and_pillows_bomb_threshold():
-    assert MAX_SIDE == 2048
-    assert MAX_PIXELS == 178_956_970
+def test_the_pixel_limit_is_pillows_own_hard_limit():
+    # given Pillow's default decompression-bomb threshold, above which Image.open raises
+    # when / then: docclass refuses from the header at the same size, even if Pillow's is relaxed
+    assert MAX_PIXELS == 2 * Image.MAX_IMAGE_PIXELS

@@ -147,10 +147,6 @@ def test_an_image_over_25_mb_is_rejected_without_calling_bedrock(monkeypatch, rg
     assert client.calls == 0
 
 
-def test_the_size_limit_is_titans_25_mb():
-    assert titan.MAX_IMAGE_BYTES == 25_000_000
-
-
 # --- the answer --------------------------------------------------------------------------------------
 
 
