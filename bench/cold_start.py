@@ -416,7 +416,7 @@ import docclass
 from docclass.classify import Classifier
 from docclass.index import GalleryIndex
 from docclass.index_store import IndexRepository
-from docclass.document_embedder import Embedded
+from docclass.document_embedder import Embedded, EmbeddedDocument, EmbeddedPage
 from docclass.store import ObjectStore
 T_IMPORTED = time.time()
 
@@ -447,6 +447,8 @@ class StubEmbedder:
     def embed(self, data):
         v = np.zeros(dim, np.float32); v[0] = 1.0
         return Embedded(v, "stub", False)
+    def embed_document(self, data, **kw):
+        return EmbeddedDocument("image", 1, (EmbeddedPage(1, self.embed(data)),))
 
 store = ObjectStore(bucket)
 classifier = Classifier(store, StubEmbedder(), IndexRepository(store, model, dim))

@@ -146,11 +146,11 @@ CASES: tuple[Case, ...] = (
         "HTML",
     ),
     Case(
-        "a PDF",
+        "a damaged PDF (a header and one empty object)",
         "inbox/bad/contract.pdf",
         lambda: b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n%%EOF\n",
         "failed",
-        "PDF is not supported",
+        "cannot open PDF (damaged or not a PDF)",
     ),
     Case("a decompression bomb", "inbox/bad/bomb.png", decompression_bomb, "failed", "too large"),
     Case(

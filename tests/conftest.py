@@ -181,3 +181,25 @@ def draw_page(kind: str, seed: int = 0, size: tuple[int, int] = (850, 1100), fmt
 def page() -> Callable[..., bytes]:
     """draw_page as a fixture."""
     return draw_page
+
+
+def blank_scan(size: tuple[int, int] = (850, 1100), seed: int = 0) -> Image.Image:
+    """The empty back side of a scanned sheet: off-white paper, sensor noise, a dark scanner edge."""
+    import numpy as np
+
+    noise = np.random.default_rng(seed).normal(0, 6, (size[1], size[0]))
+    grey = Image.fromarray(np.clip(242 + noise, 0, 255).astype("uint8"))
+    grey.paste(25, (0, 0, 12, size[1]))
+    return grey.convert("RGB")
+
+
+def draw_document(kinds: list[str | None], fmt: str = "PDF", seed: int = 0) -> bytes:
+    """A multi-page PDF or TIFF of draw_page pages (None: a blank scanned page), as a scanner writes it."""
+    pages = [
+        blank_scan(seed=seed + i) if kind is None else Image.open(io.BytesIO(draw_page(kind, seed + i)))
+        for i, kind in enumerate(kinds)
+    ]
+    out = io.BytesIO()
+    extra = {"resolution": 100.0} if fmt == "PDF" else {}
+    pages[0].save(out, format=fmt, save_all=True, append_images=pages[1:], **extra)
+    return out.getvalue()

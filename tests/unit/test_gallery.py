@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import FakeLambdaContext, load_event
-from docclass.document_embedder import Embedded, content_hash
+from docclass.document_embedder import Embedded, EmbeddedDocument, EmbeddedPage, content_hash
 from docclass.errors import EmbeddingUnavailable, ObjectNotFound, UnreadableImage
 from docclass.gallery import GalleryIndexer
 from docclass.index import GalleryIndex
@@ -57,6 +57,12 @@ class FakeEmbedder:
             raise UnreadableImage("not an image")
         vector = np.random.default_rng(len(data) + data[0]).standard_normal(DIM).astype(np.float32)
         return Embedded(vector / np.linalg.norm(vector), content_hash(data), False)
+
+    def embed_document(
+        self, data: bytes, *, max_pages: int = 1, before_page: object = None
+    ) -> EmbeddedDocument:
+        """Every document is one image here."""
+        return EmbeddedDocument("image", 1, (EmbeddedPage(1, self.embed(data)),))
 
 
 class FakeRepository:

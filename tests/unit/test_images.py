@@ -248,8 +248,10 @@ def test_max_side_below_one_is_a_programming_error():
     ("data", "message"),
     [
         pytest.param(b"", "empty object", id="zero-bytes"),
-        pytest.param(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "PDF is not supported yet", id="pdf"),
-        pytest.param(b"\r\n%PDF-1.7\n", "PDF is not supported yet", id="pdf-after-junk"),
+        pytest.param(
+            b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "a PDF is a document, not an image", id="pdf"
+        ),
+        pytest.param(b"\r\n%PDF-1.7\n", "a PDF is a document, not an image", id="pdf-after-junk"),
         pytest.param(b"Invoice 2024-001\nTotal: 12.00 EUR\n", r"not an image \(looks like text\)", id="text"),
         pytest.param(
             b"<!DOCTYPE html>\n<html><body>Access denied</body></html>",

@@ -7,12 +7,18 @@ import pytest
 from docclass.decide import Decision
 from docclass.errors import InvalidGalleryKey
 from docclass.routing import (
+    MAX_USER_METADATA_BYTES,
+    PAGE_LABELS_METADATA,
     destination_key,
     destination_names,
     error_metadata,
     failed_key,
+    fit_page_labels,
     gallery_label,
     inbox_path,
+    metadata_size,
+    page_labels,
+    pages_metadata,
     result_metadata,
 )
 
@@ -94,3 +100,38 @@ def test_a_taken_destination_name_gives_way_to_names_from_the_etag(key, second, 
 
 def test_without_an_etag_a_destination_has_one_name():
     assert destination_names("classified/a/scan.png", "") == ["classified/a/scan.png"]
+
+
+# --- page metadata of multi-page documents -----------------------------------------------------------
+
+
+def test_page_labels_are_runs_of_consecutive_pages():
+    summary = page_labels(
+        [(1, "invoice"), (2, "invoice"), (3, "invoice"), (4, "receipt"), (5, "blank"), (7, "x")]
+    )
+    assert summary == "1-3:invoice,4:receipt,5:blank,7:x"
+
+
+def test_pages_metadata_says_how_many_pages_were_embedded_blank_and_unread():
+    assert pages_metadata(25, read=20, embedded=18, blank=2) == "total=25 embedded=18 blank=2 unread=5"
+
+
+def test_a_page_summary_too_long_for_s3_is_cut_at_a_run_with_a_marker():
+    # given 100 pages alternating between two 60-character labels, and a long neighbour key
+    labels = ["a" * 60, "b" * 60]
+    metadata = {
+        "docclass-neighbor": "gallery/" + "k" * 400,
+        PAGE_LABELS_METADATA: page_labels([(i, labels[i % 2]) for i in range(1, 101)]),
+    }
+    # when
+    fitted = fit_page_labels(metadata)
+    # then it fits S3's 2 KB, ends with the marker, and every run left is whole
+    assert metadata_size(fitted) <= MAX_USER_METADATA_BYTES < metadata_size(metadata)
+    runs = fitted[PAGE_LABELS_METADATA].split(",")
+    assert runs[-1] == "..." and runs[:-1] == metadata[PAGE_LABELS_METADATA].split(",")[: len(runs) - 1]
+    assert fitted["docclass-neighbor"] == metadata["docclass-neighbor"]
+
+
+def test_a_page_summary_that_fits_is_left_alone():
+    metadata = {PAGE_LABELS_METADATA: "1-3:invoice"}
+    assert fit_page_labels(metadata) == metadata

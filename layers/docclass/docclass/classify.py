@@ -10,8 +10,8 @@ from typing import Any, Literal
 from aws_lambda_powertools import Logger
 
 from docclass.config import CLASSIFIED_PREFIX, INBOX_PREFIX
-from docclass.decide import decide
-from docclass.document_embedder import DocumentEmbedder
+from docclass.decide import PageDecision, decide, decide_pages
+from docclass.document_embedder import DocumentEmbedder, EmbeddedDocument
 from docclass.errors import (
     DocumentTooLarge,
     IndexUnusable,
@@ -28,13 +28,20 @@ from docclass.invocation import NO_BUDGET, InvocationGuard, TimeBudget
 from docclass.memory import MemoryBudget
 from docclass.observability import MetricUnit, count_per_label, error_once, metrics, tracer
 from docclass.routing import (
+    BLANK_PAGE,
+    PAGE_LABELS_METADATA,
+    PAGES_METADATA,
     SOURCE_ETAG_METADATA,
+    UNCLASSIFIED_PAGE,
     destination_key,
     destination_names,
     error_metadata,
     failed_key,
+    fit_page_labels,
     inbox_path,
     is_folder_marker,
+    page_labels,
+    pages_metadata,
     primary_destinations,
     result_metadata,
 )
@@ -88,8 +95,11 @@ class Classifier:
         refresh_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         budget: TimeBudget = NO_BUDGET,
+        max_pages: int = 1,
     ) -> None:
         self.store = store
+        self.max_pages = max_pages
+        self._guard: InvocationGuard | None = None
         self.embedder = embedder
         self.repository = repository
         self.neighbor_count = neighbor_count
@@ -138,7 +148,20 @@ class Classifier:
         A document starts only while the invocation has time for its worst case (self.budget), and
         not after the model answered "throttled" or "misconfigured": the others go back to the queue.
         """
-        return process_event(event, context, self.handle, InvocationGuard(context, self.budget)).response
+        self._guard = InvocationGuard(context, self.budget)
+        try:
+            return process_event(event, context, self.handle, self._guard).response
+        finally:
+            self._guard = None
+
+    def _admit_page(self, number: int) -> None:
+        """Before page number > 1 of a document: its model call must fit what is left of the invocation.
+
+        If not, MessageDeferred gives the message back: the pages embedded so far are in the cache,
+        so the next delivery starts further on and a long document is not stuck in a retry loop.
+        """
+        if self._guard is not None:
+            self._guard.admit(self.budget.message_ms)
 
     def handle(self, change: S3Change) -> Outcome:
         """Classify the object of an ObjectCreated event under inbox/."""
@@ -191,15 +214,25 @@ class Classifier:
             if budget is not None:
                 budget.check_object(source.size)
             assert source.body is not None
-            embedded = self.embedder.embed(source.body)
+            document = self.embedder.embed_document(
+                source.body, max_pages=self.max_pages, before_page=self._admit_page
+            )
         except InvalidDocument as exc:
             return self._fail(source, path, exc)
-        if embedded.cache_hit:
-            metrics.add_metric(name="EmbeddingCacheHits", unit=MetricUnit.Count, value=1)
-        decision = decide(index.search(embedded.vector, self.neighbor_count), self.max_distance)
-        destination = self._move(
-            source, destination_key(decision, path), result_metadata(decision, self.embedder.model_id)
-        )
+        hits = sum(1 for _, embedded in document.embedded if embedded.cache_hit)
+        if hits:
+            metrics.add_metric(name="EmbeddingCacheHits", unit=MetricUnit.Count, value=hits)
+        pages = [
+            PageDecision(
+                number, decide(index.search(embedded.vector, self.neighbor_count), self.max_distance)
+            )
+            for number, embedded in document.embedded
+        ]
+        decision = decide_pages(pages)
+        metadata = result_metadata(decision, self.embedder.model_id)
+        if document.kind != "image":
+            metadata.update(page_metadata(document, pages))
+        destination = self._move(source, destination_key(decision, path), metadata)
         if decision.distance is not None:
             metrics.add_metric(name="NearestDistance", unit=MetricUnit.NoUnit, value=decision.distance)
         if decision.label is None:
@@ -248,6 +281,7 @@ class Classifier:
         metadata.update(docclass_metadata)
         etag = source.etag.strip('"')
         metadata[SOURCE_ETAG_METADATA] = etag
+        metadata = fit_page_labels(metadata)
         for name in destination_names(destination, etag):
             try:
                 self.store.copy(
@@ -314,3 +348,15 @@ class Classifier:
         logger.warning("source is gone and was not routed by docclass (deleted by a user?)")
         metrics.add_metric(name="DocumentsVanished", unit=MetricUnit.Count, value=1)
         return Outcome(key, "vanished")
+
+
+def page_metadata(document: EmbeddedDocument, pages: list[PageDecision]) -> dict[str, str]:
+    """docclass-pages and docclass-page-labels of a PDF or multi-page TIFF (a plain image has neither)."""
+    outcome = {p.number: p.decision.label or UNCLASSIFIED_PAGE for p in pages}
+    outcome.update({number: BLANK_PAGE for number in document.blank_pages})
+    return {
+        PAGES_METADATA: pages_metadata(
+            document.page_count, len(document.pages), len(document.embedded), len(document.blank_pages)
+        ),
+        PAGE_LABELS_METADATA: page_labels(sorted(outcome.items())),
+    }

@@ -12,6 +12,8 @@ VALID_DIMENSIONS = (256, 384, 1024)
 EMBEDDERS = ("bedrock", "local")
 # At most 8 images decoded at once fit GalleryFunction's 1536 MB (docclass.memory.gallery_budget).
 MAX_EMBED_CONCURRENCY = 8
+# template.yaml's MaxPages allows 1..100 (one model call per page).
+MAX_PAGES_LIMIT = 100
 
 # Bucket layout (DESIGN.md, "The user's view").
 GALLERY_PREFIX = "gallery/"
@@ -35,6 +37,7 @@ class Settings:
     embedder: str = "bedrock"
     gallery_embed_concurrency: int = 4
     index_refresh_seconds: float = 30.0
+    max_pages: int = 20
     # Lambda sets the reserved AWS_LAMBDA_FUNCTION_MEMORY_SIZE to the function's memory in MB:
     # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
     # Outside Lambda (tests, scripts) the smallest MemorySize of template.yaml stands in.
@@ -56,6 +59,8 @@ class Settings:
             )
         if not 0 <= self.index_refresh_seconds <= 3600:
             raise ConfigError(f"INDEX_REFRESH_SECONDS must be in 0..3600, got {self.index_refresh_seconds}")
+        if not 1 <= self.max_pages <= MAX_PAGES_LIMIT:
+            raise ConfigError(f"MAX_PAGES must be in 1..{MAX_PAGES_LIMIT}, got {self.max_pages}")
         if self.memory_mb < 128:
             raise ConfigError(
                 f"AWS_LAMBDA_FUNCTION_MEMORY_SIZE must be at least 128 (MB), got {self.memory_mb}"
@@ -76,6 +81,7 @@ class Settings:
             embedder=(env.get("EMBEDDER", cls.embedder) or cls.embedder).lower(),
             gallery_embed_concurrency=_int(env, "GALLERY_EMBED_CONCURRENCY", cls.gallery_embed_concurrency),
             index_refresh_seconds=_float(env, "INDEX_REFRESH_SECONDS", cls.index_refresh_seconds),
+            max_pages=_int(env, "MAX_PAGES", cls.max_pages),
             memory_mb=_int(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", cls.memory_mb),
         )
 

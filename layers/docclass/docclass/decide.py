@@ -49,3 +49,50 @@ def decide(neighbors: Sequence[Neighbor], max_distance: float | None = None) -> 
             f"nearest example is {best.distance:.4f} away, beyond {max_distance}",
         )
     return Decision(label, best.distance, best.key, "nearest" if len(neighbors) == 1 else "weighted vote")
+
+
+@dataclass(frozen=True)
+class PageDecision:
+    """The decision of one embedded page of a multi-page document (page numbers from 1)."""
+
+    number: int
+    decision: Decision
+
+
+def decide_pages(pages: Sequence[PageDecision]) -> Decision:
+    """The document's decision from its pages' decisions: one vote per page.
+
+    The label held by the most pages wins; between labels with as many pages, the one whose
+    nearest page is nearer. Pages beyond MaxDistance vote "unclassified", which wins only with more
+    pages than the leading label. A page's vote does not grow with its closeness, so one odd page
+    (a cover sheet, a near-duplicate of some example, a blank the detector let through) cannot
+    outvote two pages, whatever its distance. One page decides alone, exactly as a single image.
+    The reported distance and neighbour are the winning label's nearest page's (for an unclassified
+    document, the nearest page's).
+    """
+    if not pages:
+        raise ValueError("a document is decided from at least one page")
+    if len(pages) == 1:
+        return pages[0].decision
+    count: dict[str, int] = defaultdict(int)
+    nearest: dict[str, Decision] = {}
+    unclassified = [p.decision for p in pages if p.decision.label is None]
+    for page in pages:
+        label, decision = page.decision.label, page.decision
+        if label is None:
+            continue
+        count[label] += 1
+        if label not in nearest or _distance(decision) < _distance(nearest[label]):
+            nearest[label] = decision
+    total = len(pages)
+    if count:
+        label = min(count, key=lambda name: (-count[name], _distance(nearest[name]), name))
+        if count[label] >= len(unclassified):
+            best = nearest[label]
+            return Decision(label, best.distance, best.neighbor, f"{count[label]} of {total} pages")
+    best = min(unclassified, key=_distance)
+    return Decision(None, best.distance, best.neighbor, f"{len(unclassified)} of {total} pages unclassified")
+
+
+def _distance(decision: Decision) -> float:
+    return float("inf") if decision.distance is None else decision.distance

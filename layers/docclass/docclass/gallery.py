@@ -156,7 +156,9 @@ class GalleryIndexer:
             budget.check_object(obj.size)
         assert obj.body is not None
         label = gallery_label(change.key, obj.metadata)  # before the model call: a bad label costs nothing
-        return label, self.embedder.embed(obj.body)
+        # A PDF or a multi-page TIFF contributes its first page (GalleryPages pages: issue 11, point 5).
+        document = self.embedder.embed_document(obj.body, max_pages=1)
+        return label, document.embedded[0][1]
 
     def _fetched(
         self, change: S3Change, prefetched: _Prefetched | None, guard: InvocationGuard | None

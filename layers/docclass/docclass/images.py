@@ -41,20 +41,28 @@ _TRANSPOSE = {
 _STORAGE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
 # Decoder state, row buffers, the final RGB conversion and transposition of a page of at most
 # 2048 x 2048 px (16 MB each), and the interpreter's own allocations during the decode.
-_FIXED_NEED = 48 * 1024 * 1024
+FIXED_DECODE_NEED = 48 * 1024 * 1024
 
 
-def load_image(data: bytes, *, max_side: int = MAX_SIDE, budget: MemoryBudget | None = None) -> Image.Image:
+def load_image(
+    data: bytes, *, max_side: int = MAX_SIDE, budget: MemoryBudget | None = None, frame: int = 0
+) -> Image.Image:
     """Decode image bytes into an RGB image whose longer side is at most max_side (aspect kept).
 
     With a budget, the decode's peak memory is estimated from the header (decode_need) and an
     image that would not fit is refused with DocumentTooLarge before any pixel is decoded.
+    frame: which frame of a multi-frame image (a page of a multi-page TIFF), from 0.
     """
     if max_side < 1:
         raise ValueError(f"max_side must be at least 1, got {max_side}")
     if not data:
         raise UnreadableImage("empty object")
     image = _open(data)
+    if frame:
+        try:
+            image.seek(frame)
+        except _DECODE_ERRORS as e:
+            raise UnreadableImage(f"cannot read page {frame + 1} of the {image.format} image: {e}") from e
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise UnreadableImage(f"image too large: {width}x{height} px (limit {MAX_PIXELS} px)")
@@ -108,7 +116,7 @@ def decode_need(
         flat_phase, flat, shrink_bpp = decoded, stored, _bytes_per_pixel(mode)
         target = _fit((width, height), max_side)
         mapping = target[0] * target[1] * (8 * 4 if mode in ("I", "F") else 4)
-        return flat_phase + _shrink_need((width, height), max_side, shrink_bpp) + mapping + _FIXED_NEED
+        return flat_phase + _shrink_need((width, height), max_side, shrink_bpp) + mapping + FIXED_DECODE_NEED
     if mode == "LAB":
         flat_phase, flat, shrink_bpp = decoded + pixels * 4, pixels * 4, 4
     elif image.has_transparency_data:
@@ -123,7 +131,7 @@ def decode_need(
     else:  # P, CMYK, YCbCr, ...: converted to RGB
         flat_phase, flat, shrink_bpp = decoded + pixels * 4, pixels * 4, 4
     shrink_phase = flat + _shrink_need((width, height), max_side, shrink_bpp)
-    return max(flat_phase, shrink_phase) + _FIXED_NEED
+    return max(flat_phase, shrink_phase) + FIXED_DECODE_NEED
 
 
 def encode_jpeg(image: Image.Image, quality: int = 90) -> bytes:
@@ -140,6 +148,15 @@ def encode_png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     _to_rgb(image).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def frame_count(data: bytes) -> int:
+    """How many frames the image holds (the pages of a multi-page TIFF); reads headers only."""
+    image = _open(data)
+    try:
+        return int(getattr(image, "n_frames", 1))
+    except _DECODE_ERRORS as e:
+        raise UnreadableImage(f"cannot count the pages of the {image.format} image: {e}") from e
 
 
 def _open(data: bytes) -> Image.Image:
@@ -159,7 +176,7 @@ def _describe_unknown(data: bytes) -> str:
     head = data[:1024]
     start = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
     if b"%PDF-" in head:  # the PDF spec tolerates bytes before the header
-        return "PDF is not supported yet"
+        return "a PDF is a document, not an image (docclass.pages opens it)"
     if head.startswith((b"%!PS", b"\xc5\xd0\xd3\xc6")):
         return "PostScript/EPS is not supported"
     if head[4:8] == b"ftyp":

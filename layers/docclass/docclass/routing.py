@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from docclass.config import (
@@ -25,6 +26,15 @@ LABEL_METADATA_KEY = "label"
 SOURCE_ETAG_METADATA = "docclass-source-etag"
 # S3 user metadata is sent as HTTP headers: keep values ASCII and short (2 KB per object in all).
 MAX_ERROR_CHARS = 900
+# "The user-defined metadata is limited to 2 KB in size", measured as the UTF-8 bytes of every key
+# and value (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html); counted here
+# with the x-amz-meta- prefix of each key, to be safe.
+MAX_USER_METADATA_BYTES = 2048
+_META_PREFIX = "x-amz-meta-"
+PAGES_METADATA = "docclass-pages"
+PAGE_LABELS_METADATA = "docclass-page-labels"
+BLANK_PAGE = "blank"
+UNCLASSIFIED_PAGE = "unclassified"
 
 
 def validate_label(label: str) -> str:
@@ -130,3 +140,48 @@ def error_metadata(message: str, model_id: str) -> dict[str, str]:
         cut = cut[: cut.rfind("%")] if "%" in cut[-2:] else cut
         text = cut + "..."
     return {"docclass-error": text, "docclass-model": _ascii(model_id)}
+
+
+def pages_metadata(page_count: int, read: int, embedded: int, blank: int) -> str:
+    """docclass-pages: how many pages the document has, how many were embedded, left blank, not read.
+
+    read: the pages looked at (at most MaxPages); the rest were not rendered nor embedded.
+    """
+    return f"total={page_count} embedded={embedded} blank={blank} unread={page_count - read}"
+
+
+def page_labels(pages: Sequence[tuple[int, str]]) -> str:
+    """docclass-page-labels: runs of consecutive pages with one outcome, e.g. "1-3:invoice,4:blank"."""
+    runs: list[list[Any]] = []
+    for number, label in pages:
+        if runs and runs[-1][2] == label and runs[-1][1] == number - 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number, label])
+    return ",".join(
+        f"{first}:{_ascii(label)}" if first == last else f"{first}-{last}:{_ascii(label)}"
+        for first, last, label in runs
+    )
+
+
+def metadata_size(metadata: Mapping[str, str]) -> int:
+    """The bytes S3 counts against its 2 KB user-metadata limit (prefix included, to be safe)."""
+    return sum(len((_META_PREFIX + k).encode()) + len(v.encode()) for k, v in metadata.items())
+
+
+def fit_page_labels(metadata: dict[str, str]) -> dict[str, str]:
+    """Cut docclass-page-labels at a run so that all the metadata fits S3's 2 KB, ending it in "...".
+
+    Runs are dropped from the end; if not even the first run fits, the key is left out.
+    """
+    summary = metadata.get(PAGE_LABELS_METADATA)
+    if summary is None or metadata_size(metadata) <= MAX_USER_METADATA_BYTES:
+        return metadata
+    others = {k: v for k, v in metadata.items() if k != PAGE_LABELS_METADATA}
+    room = MAX_USER_METADATA_BYTES - metadata_size(others) - len(_META_PREFIX + PAGE_LABELS_METADATA)
+    runs = summary.split(",")
+    while runs and len(",".join([*runs, "..."])) > room:
+        runs.pop()
+    if runs:
+        others[PAGE_LABELS_METADATA] = ",".join([*runs, "..."])
+    return others

@@ -64,6 +64,7 @@ def build_classifier(settings: Settings, store: ObjectStore | None = None) -> Cl
         max_distance=settings.max_distance,
         refresh_seconds=settings.index_refresh_seconds,
         budget=invocation.classify_budget(settings),
+        max_pages=settings.max_pages,
     )
 
 

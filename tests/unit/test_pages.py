@@ -1,0 +1,141 @@
+"""docclass.pages: documents recognised by content, rendered a page at a time within the model's limit."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pypdfium2
+import pytest
+from PIL import Image
+
+from conftest import blank_scan, draw_document, draw_page
+from docclass.errors import DocumentTooLarge, UnreadableImage
+from docclass.images import MAX_SIDE
+from docclass.memory import MB, MemoryBudget
+from docclass.pages import MAX_RENDER_DPI, is_near_blank, open_document
+
+
+def pdf_of_page_sizes(*sizes_in_points: tuple[float, float]) -> bytes:
+    """A PDF with empty pages of the given sizes (1 pt = 1/72 in), written by PDFium itself."""
+    pdf = pypdfium2.PdfDocument.new()
+    for width, height in sizes_in_points:
+        pdf.new_page(width, height).close()
+    out = io.BytesIO()
+    pdf.save(out)
+    pdf.close()
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "kind", "pages"),
+    [
+        pytest.param(draw_document(["letter", "invoice", "form"]), "pdf", 3, id="pdf"),
+        pytest.param(b"\r\n" + draw_document(["letter"]), "pdf", 1, id="pdf-after-junk"),
+        pytest.param(draw_document(["letter", None], fmt="TIFF"), "tiff", 2, id="multi-page-tiff"),
+        pytest.param(draw_page("letter", fmt="TIFF"), "image", 1, id="single-page-tiff"),
+        pytest.param(draw_page("invoice", fmt="PNG"), "image", 1, id="png"),
+    ],
+)
+def test_documents_are_recognised_by_content(data: bytes, kind: str, pages: int):
+    # given bytes whose key would say nothing (no extension is ever looked at)
+    # when
+    with open_document(data) as document:
+        # then
+        assert (document.kind, document.page_count) == (kind, pages)
+        assert all(max(p.image.size) <= MAX_SIDE and p.image.mode == "RGB" for p in document.pages())
+
+
+def test_a_pdf_page_is_rendered_to_fit_the_model_limit():
+    # given a letter page (612 x 792 pt) and a 200 x 200 inch poster
+    data = pdf_of_page_sizes((612, 792), (14_400, 14_400))
+    # when
+    with open_document(data) as document:
+        letter, poster = (p.image for p in document.pages())
+    # then both use the model's whole limit on their longer side, and no more
+    assert max(letter.size) == MAX_SIDE and letter.size[0] == pytest.approx(MAX_SIDE * 612 / 792, abs=1)
+    assert poster.size == (MAX_SIDE, MAX_SIDE)
+
+
+def test_a_small_pdf_page_is_not_rendered_finer_than_a_scan():
+    # given a 3 x 2 inch receipt
+    data = pdf_of_page_sizes((216, 144))
+    # when
+    with open_document(data) as document:
+        (page,) = (p.image for p in document.pages())
+    # then 300 dpi at most, not stretched to 2048 px
+    assert page.size == (3 * MAX_RENDER_DPI, 2 * MAX_RENDER_DPI)
+
+
+def test_pages_past_the_limit_are_not_rendered():
+    # given
+    data = draw_document(["letter", "invoice", "form", "letter"])
+    # when
+    with open_document(data) as document:
+        numbers = [p.number for p in document.pages(limit=2)]
+        # then
+        assert numbers == [1, 2]
+        assert document.page_count == 4
+
+
+def test_multi_page_tiff_pages_are_its_frames_in_order():
+    # given pages that differ: a letter, then a blank back side
+    data = draw_document(["letter", None], fmt="TIFF")
+    # when
+    with open_document(data) as document:
+        first, second = (p.image for p in document.pages())
+    # then
+    assert not is_near_blank(first)
+    assert is_near_blank(second)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        pytest.param(b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n%%EOF\n", "cannot open PDF (damaged", id="damaged"),
+        pytest.param(draw_document(["letter"])[:400], "cannot open PDF (damaged", id="truncated"),
+        pytest.param(pdf_of_page_sizes(), "PDF has no pages", id="zero-pages"),
+    ],
+)
+def test_a_pdf_that_cannot_be_opened_says_why(data: bytes, reason: str):
+    # when / then
+    with pytest.raises(UnreadableImage, match=reason.replace("(", r"\(")):
+        open_document(data)
+
+
+def test_a_pdf_page_that_does_not_fit_the_budget_is_refused_before_rendering():
+    # given a budget of 120 MB per document, and an object that takes nearly all of it
+    budget = MemoryBudget("ClassifyFunction", 1024, 1024 - 120 - 48)
+    data = pdf_of_page_sizes((612, 792)) + b" " * (100 * MB)
+    # when / then
+    with (
+        open_document(data, budget=budget) as document,
+        pytest.raises(DocumentTooLarge, match="page 1 of the PDF"),
+    ):
+        document.page(1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_scanned_empty_page_is_near_blank(seed: int):
+    assert is_near_blank(blank_scan(seed=seed))
+
+
+@pytest.mark.parametrize("kind", ["letter", "invoice", "form"])
+def test_a_page_with_content_is_not_near_blank(kind: str):
+    assert not is_near_blank(Image.open(io.BytesIO(draw_page(kind))).convert("RGB"))
+
+
+def test_a_page_with_only_a_heading_is_not_near_blank():
+    # given a blank scan with one line of heading across a third of the page
+    page = blank_scan()
+    page.paste((30, 30, 30), (120, 100, 420, 116))
+    # then
+    assert not is_near_blank(page)
+
+
+def test_faint_bleed_through_is_still_near_blank():
+    # given the back side of thin paper: the front's text shows through, faint
+    page = np.asarray(blank_scan(), dtype=np.int16)
+    page[200:900:28, 80:700] -= 35
+    # then
+    assert is_near_blank(Image.fromarray(np.clip(page, 0, 255).astype("uint8")))
