@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pypdfium2
 import pytest
+from pdfs import encrypted_text_pdf, huge_image_pdf, scripted_form_pdf, text_page_pdf
 from PIL import Image
 
 from conftest import blank_scan, draw_document, draw_page
@@ -139,3 +140,54 @@ def test_faint_bleed_through_is_still_near_blank():
     page[200:900:28, 80:700] -= 35
     # then
     assert is_near_blank(Image.fromarray(np.clip(page, 0, 255).astype("uint8")))
+
+
+def test_an_encrypted_pdf_is_refused_with_what_to_do():
+    # given a PDF that needs a password to open (and does open with it: the file is well formed)
+    data = encrypted_text_pdf("secret", ["Statement of account"])
+    reopened = pypdfium2.PdfDocument(data, password="secret")
+    assert len(reopened) == 1
+    reopened.close()
+    # when / then
+    with pytest.raises(UnreadableImage, match="PDF is encrypted"):
+        open_document(data)
+
+
+def test_javascript_and_forms_are_ignored_and_the_page_is_rendered():
+    # given a PDF that runs JavaScript on open and on a field's focus, with a filled form field
+    data = scripted_form_pdf()
+    # when
+    with open_document(data) as document:
+        (page,) = (p.image for p in document.pages())
+    # then the page is drawn like any other, its text on it
+    assert max(page.size) == MAX_SIDE and not is_near_blank(page)
+
+
+def test_a_pdf_page_holding_an_image_past_the_pixel_limit_is_refused_before_rendering():
+    # given a 250 KB PDF whose page shows a 16000 x 16000 px Flate image (256 M px)
+    data = huge_image_pdf(16_000, 16_000)
+    # when / then
+    with open_document(data) as document, pytest.raises(UnreadableImage, match="16000x16000 px"):
+        document.page(1)
+
+
+def test_a_pdf_page_holding_a_large_image_within_the_limit_is_rendered():
+    with open_document(huge_image_pdf(8_000, 8_000)) as document:
+        assert max(document.page(1).size) == MAX_SIDE
+
+
+def test_a_ten_thousand_page_pdf_is_read_up_to_the_page_limit_only():
+    # given
+    data = pdf_of_page_sizes(*[(612, 792)] * 10_000)
+    # when
+    with open_document(data) as document:
+        numbers = [p.number for p in document.pages(limit=20)]
+        # then
+        assert document.page_count == 10_000
+        assert numbers == list(range(1, 21))
+
+
+def test_a_born_digital_pdf_renders_its_text():
+    with open_document(text_page_pdf([["Invoice 2026-0042", "Total due: 1,250.00 EUR"] * 6])) as document:
+        (page,) = (p.image for p in document.pages())
+    assert not is_near_blank(page)

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from docclass.errors import UnreadableImage
-from docclass.images import FIXED_DECODE_NEED, MAX_SIDE, frame_count, load_image
+from docclass.images import FIXED_DECODE_NEED, MAX_PIXELS, MAX_SIDE, frame_count, load_image
 from docclass.memory import MemoryBudget
 
 DocumentKind = Literal["image", "tiff", "pdf"]
@@ -130,9 +130,11 @@ class PdfDocument(Document):
                 scale = min(self.max_side / max(width_pt, height_pt), MAX_RENDER_DPI / _POINTS_PER_INCH)
                 scale *= 1 - 1e-9
                 width, height = _render_size(width_pt, height_pt, scale, self.max_side)
+                images = self._image_need(page, number)
                 if self.budget is not None:
-                    # PDFium's bitmap (3 bytes a pixel) and Pillow's RGB copy of it (4 bytes a pixel).
-                    need = width * height * 7 + FIXED_DECODE_NEED
+                    # PDFium's bitmap (3 bytes a pixel), Pillow's RGB copy of it (4 bytes a pixel) and
+                    # what decoding the page's images takes.
+                    need = width * height * 7 + images + FIXED_DECODE_NEED
                     what = f"page {number} of the PDF, rendered at {width}x{height} px"
                     self.budget.check_decode(need, len(self.data), what)
                 bitmap = page.render(scale=scale, may_draw_forms=False, rev_byteorder=True)
@@ -147,6 +149,31 @@ class PdfDocument(Document):
         if max(image.size) > self.max_side:  # rounding up by PDFium: one pixel at most
             image.thumbnail((self.max_side, self.max_side))
         return image
+
+    def _image_need(self, page: Any, number: int) -> int:
+        """Bytes PDFium may take to decode the page's images; refuses an image over MAX_PIXELS.
+
+        Measured on these machines (a 16000 x 16000 grey or 12000 x 12000 RGB image on a letter
+        page, rendered at 2048 px): PDFium decodes Flate and DCT images a row at a time while it
+        downsamples them (35-94 MB beyond the interpreter), while a JPEG 2000 (JPXDecode) image took
+        179 MB for 144 M pixels; it is counted at 1.25 bytes a pixel. An image past Pillow's own
+        bomb limit is refused outright, as an image file of that size would be.
+        """
+        need = 0
+        for image in page.get_objects(filter=[self._pdfium.raw.FPDF_PAGEOBJ_IMAGE], max_depth=4):
+            try:
+                width, height = image.get_px_size()
+                filters = image.get_filters()
+            except self._pdfium.PdfiumError:
+                continue  # an image PDFium cannot size is one it will not draw either
+            if width * height > MAX_PIXELS:
+                raise UnreadableImage(
+                    f"page {number} of the PDF holds an image too large: {width}x{height} px "
+                    f"(limit {MAX_PIXELS} px)"
+                )
+            if "JPXDecode" in filters:
+                need += width * height * 5 // 4
+        return need
 
     def close(self) -> None:
         pdf = getattr(self, "_pdf", None)
