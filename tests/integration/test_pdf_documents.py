@@ -141,3 +141,110 @@ def test_a_pdf_gallery_example_contributes_its_first_page(s3, handlers, three_cl
     s3.put_object(Bucket=BUCKET, Key=PDF_KEY, Body=draw_document(["form"], seed=40))
     assert classify(load_event("sqs-inbox-put-pdf.json")) == {"batchItemFailures": []}
     assert keys(s3, "classified/") == ["classified/receipt/scans/loan-application.pdf"]
+
+
+# --- packet splitting (SplitPackets=true) -----------------------------------------------------------
+
+PACKET = ["form", "form", None, "invoice", "letter", "letter"]
+SECTIONS = {
+    "classified/form/scans/loan-application/part-01-p1-3.pdf": "1-3",
+    "classified/invoice/scans/loan-application/part-02-p4.pdf": "4",
+    "classified/letter/scans/loan-application/part-03-p5-6.pdf": "5-6",
+}
+
+
+def page_count(data: bytes) -> int:
+    import pypdfium2
+
+    pdf = pypdfium2.PdfDocument(data)
+    try:
+        return len(pdf)
+    finally:
+        pdf.close()
+
+
+def test_a_packet_is_split_into_sections_and_its_original_kept(s3, handlers, three_classes, monkeypatch):
+    # given a packet: a two-page form with an empty back side, an invoice, a two-page letter
+    monkeypatch.setenv("SPLIT_PACKETS", "true")
+    s3.put_object(Bucket=BUCKET, Key=PDF_KEY, Body=draw_document(PACKET, seed=11))
+    _, classify = handlers
+    # when
+    assert classify(load_event("sqs-inbox-put-pdf.json")) == {"batchItemFailures": []}
+    # then each run of pages is a PDF of its own, and the original sits under packets/
+    assert keys(s3, "inbox/") == []
+    assert keys(s3, "classified/") == sorted(SECTIONS)
+    packet = "packets/scans/loan-application.pdf"
+    assert keys(s3, "packets/") == [packet]
+    for key, pages in SECTIONS.items():
+        obj = s3.get_object(Bucket=BUCKET, Key=key)
+        assert obj["Metadata"]["docclass-packet"] == packet
+        assert obj["Metadata"]["docclass-packet-pages"] == pages
+        assert obj["ContentType"] == "application/pdf"
+        first, _, last = pages.partition("-")
+        assert page_count(obj["Body"].read()) == int(last or first) - int(first) + 1
+    meta = s3.head_object(Bucket=BUCKET, Key=packet)["Metadata"]
+    assert meta["docclass-sections"] == "1-3:form,4:invoice,5-6:letter"
+
+
+def test_a_redelivered_packet_makes_no_duplicate_sections(s3, handlers, three_classes, monkeypatch):
+    monkeypatch.setenv("SPLIT_PACKETS", "true")
+    s3.put_object(Bucket=BUCKET, Key=PDF_KEY, Body=draw_document(PACKET, seed=11))
+    _, classify = handlers
+    event = load_event("sqs-inbox-put-pdf.json")
+    assert classify(event) == {"batchItemFailures": []}
+    # when SQS delivers the message again
+    assert classify(event) == {"batchItemFailures": []}
+    # then
+    assert keys(s3, "classified/") == sorted(SECTIONS)
+    assert keys(s3, "packets/") == ["packets/scans/loan-application.pdf"]
+
+
+def test_a_split_interrupted_after_its_first_section_is_finished_by_the_next_delivery(
+    s3, handlers, three_classes, monkeypatch
+):
+    # given a delivery that dies right after writing the first section
+    from docclass.classify import Classifier
+
+    monkeypatch.setenv("SPLIT_PACKETS", "true")
+    s3.put_object(Bucket=BUCKET, Key=PDF_KEY, Body=draw_document(PACKET, seed=11))
+    real_put = Classifier._put_section
+    written: list[str] = []
+
+    def dies_after_one(self, key, body, metadata):  # type: ignore[no-untyped-def]
+        if written:
+            raise RuntimeError("the function ran out of memory")
+        written.append(real_put(self, key, body, metadata))
+        return written[-1]
+
+    monkeypatch.setattr(Classifier, "_put_section", dies_after_one)
+    _, classify = handlers
+    event = load_event("sqs-inbox-put-pdf.json")
+    assert classify(event)["batchItemFailures"]  # the message goes back
+    assert keys(s3, "inbox/") == [PDF_KEY] and len(keys(s3, "classified/")) == 1
+    # when it is delivered again (a second receive)
+    monkeypatch.setattr(Classifier, "_put_section", real_put)
+    record = event["Records"][0]
+    record["attributes"]["ApproximateReceiveCount"] = "2"
+    assert classify(event) == {"batchItemFailures": []}
+    # then every section exists once, the source is gone, the original kept
+    assert keys(s3, "classified/") == sorted(SECTIONS)
+    assert keys(s3, "inbox/") == []
+    assert keys(s3, "packets/") == ["packets/scans/loan-application.pdf"]
+
+
+def test_without_split_packets_a_packet_is_routed_whole(s3, handlers, three_classes):
+    s3.put_object(Bucket=BUCKET, Key=PDF_KEY, Body=draw_document(PACKET, seed=11))
+    _, classify = handlers
+    assert classify(load_event("sqs-inbox-put-pdf.json")) == {"batchItemFailures": []}
+    assert keys(s3, "packets/") == []
+    (routed,) = keys(s3, "classified/")
+    assert routed.endswith("/scans/loan-application.pdf")
+
+
+def test_a_pdf_whose_pages_agree_is_not_split(s3, handlers, three_classes, monkeypatch):
+    monkeypatch.setenv("SPLIT_PACKETS", "true")
+    s3.put_object(Bucket=BUCKET, Key=PDF_KEY, Body=draw_document(["invoice", "invoice", "letter", "invoice"]))
+    _, classify = handlers
+    assert classify(load_event("sqs-inbox-put-pdf.json")) == {"batchItemFailures": []}
+    assert keys(s3, "classified/") == ["classified/invoice/scans/loan-application.pdf"]
+    assert keys(s3, "packets/") == []

@@ -29,6 +29,7 @@ S3_GRANTS = {
         "classified/*": {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"},
         "unclassified/*": {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"},
         "failed/*": {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"},
+        "packets/*": {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"},
         "index/*": {"s3:GetObject"},
         "embeddings/*": {"s3:GetObject"},
         "embeddings/inbox/*": {"s3:PutObject"},

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 
-from docclass.config import CLASSIFIED_PREFIX, INBOX_PREFIX
-from docclass.decide import PageDecision, decide, decide_pages
+from docclass.config import CLASSIFIED_PREFIX, INBOX_PREFIX, PACKETS_PREFIX
+from docclass.decide import Decision, PageDecision, decide, decide_pages
 from docclass.document_embedder import DocumentEmbedder, EmbeddedDocument
 from docclass.errors import (
     DocumentTooLarge,
@@ -27,10 +27,15 @@ from docclass.index_store import IndexRepository, Pointer
 from docclass.invocation import NO_BUDGET, InvocationGuard, TimeBudget
 from docclass.memory import MemoryBudget
 from docclass.observability import MetricUnit, count_per_label, error_once, metrics, tracer
+from docclass.packets import Section, format_plan, packet_key, parse_plan, plan_sections, section_key
+from docclass.pages import open_document
 from docclass.routing import (
     BLANK_PAGE,
+    PACKET_METADATA,
+    PACKET_PAGES_METADATA,
     PAGE_LABELS_METADATA,
     PAGES_METADATA,
+    SECTIONS_METADATA,
     SOURCE_ETAG_METADATA,
     UNCLASSIFIED_PAGE,
     destination_key,
@@ -57,7 +62,7 @@ MAX_DOCUMENT_BYTES = 100 * 1024 * 1024
 
 # What can happen to one inbox document; the value is what the logs and the CLI show.
 OutcomeStatus = Literal[
-    "classified", "unclassified", "failed", "unreadable", "already-routed", "vanished", "ignored"
+    "classified", "unclassified", "split", "failed", "unreadable", "already-routed", "vanished", "ignored"
 ]
 
 
@@ -96,9 +101,11 @@ class Classifier:
         clock: Callable[[], float] = time.monotonic,
         budget: TimeBudget = NO_BUDGET,
         max_pages: int = 1,
+        split_packets: bool = False,
     ) -> None:
         self.store = store
         self.max_pages = max_pages
+        self.split_packets = split_packets
         self._guard: InvocationGuard | None = None
         self.embedder = embedder
         self.repository = repository
@@ -200,6 +207,9 @@ class Classifier:
             # and a second destination would duplicate the document).
             earlier = self._copy_of(source.etag, path)
             if earlier is not None:
+                if earlier.startswith(PACKETS_PREFIX):
+                    # A split whose sections may not all be written: write what is missing first.
+                    self._finish_packet(source, path, earlier)
                 self._delete_source(source)
                 logger.info("finished the move of an earlier delivery", extra={"destination": earlier})
                 metrics.add_metric(name="DocumentsAlreadyRouted", unit=MetricUnit.Count, value=1)
@@ -232,6 +242,10 @@ class Classifier:
         metadata = result_metadata(decision, self.embedder.model_id)
         if document.kind != "image":
             metadata.update(page_metadata(document, pages))
+        if self.split_packets and document.kind == "pdf":
+            sections = plan_sections(document.page_count, pages, document.blank_pages)
+            if len(sections) > 1:
+                return self._split(source, path, decision, metadata, sections)
         destination = self._move(source, destination_key(decision, path), metadata)
         if decision.distance is not None:
             metrics.add_metric(name="NearestDistance", unit=MetricUnit.NoUnit, value=decision.distance)
@@ -262,8 +276,88 @@ class Classifier:
         )
         return Outcome(source.key, "failed", destination, error=str(exc))
 
+    def _split(
+        self,
+        source: StoredObject,
+        path: str,
+        decision: Decision,
+        metadata: dict[str, str],
+        sections: list[Section],
+    ) -> Outcome:
+        """Write each section of a packet as a PDF of its own, and keep the original under packets/.
+
+        Order makes it crash-safe: the original is copied to packets/ first, with the plan in its
+        metadata (docclass-sections); then the sections are written, each only to a free name or to
+        the name that already holds this very section (If-None-Match: *, then the section's source
+        ETag and pages); then the inbox object is deleted. A delivery that finds the packets/ copy
+        of its source writes the sections still missing, from that plan, and deletes the source.
+        """
+        metadata[SECTIONS_METADATA] = format_plan(sections)
+        packet = self._copy(source, packet_key(path), metadata)
+        written = self._write_sections(source, path, packet, sections)
+        self._delete_source(source)
+        metrics.add_metric(name="PacketsSplit", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="PacketSections", unit=MetricUnit.Count, value=len(written))
+        logger.info("packet split", extra={"packet": packet, "sections": written})
+        return Outcome(source.key, "split", packet, decision.label, decision.distance, decision.neighbor)
+
+    def _finish_packet(self, source: StoredObject, path: str, packet: str) -> None:
+        """Write the sections an interrupted split left unwritten, from the plan on its packets/ copy."""
+        held = self.store.head(packet)
+        plan = None if held is None else held.metadata.get(SECTIONS_METADATA)
+        if plan:
+            self._write_sections(source, path, packet, parse_plan(plan))
+
+    def _write_sections(
+        self, source: StoredObject, path: str, packet: str, sections: list[Section]
+    ) -> list[str]:
+        """Each section as a PDF at its first free name (or where it is already); returns the names."""
+        assert source.body is not None
+        etag = source.etag.strip('"')
+        names = []
+        with open_document(source.body) as document:
+            for number, section in enumerate(sections, start=1):
+                body = document.extract(section.first, section.last)
+                metadata = result_metadata(
+                    Decision(section.label, section.distance, section.neighbor, "section"),
+                    self.embedder.model_id,
+                )
+                metadata.update(
+                    {
+                        PACKET_METADATA: packet,
+                        PACKET_PAGES_METADATA: section.pages,
+                        SOURCE_ETAG_METADATA: etag,
+                    }
+                )
+                names.append(self._put_section(section_key(path, number, section), body, metadata))
+        return names
+
+    def _put_section(self, key: str, body: bytes, metadata: dict[str, str]) -> str:
+        """Write one section to the first name that is free or already holds it."""
+        for name in destination_names(key, metadata[SOURCE_ETAG_METADATA]):
+            try:
+                self.store.put(
+                    name, body, content_type="application/pdf", metadata=metadata, if_none_match="*"
+                )
+                return name
+            except PreconditionFailed:
+                held = self.store.head(name)
+                if held is not None and all(
+                    held.metadata.get(k) == metadata[k] for k in (SOURCE_ETAG_METADATA, PACKET_PAGES_METADATA)
+                ):
+                    return (
+                        name  # written by an earlier delivery, or by this request before its answer was lost
+                    )
+        raise StorageError(f"every name for {key} holds another document")
+
     def _move(self, source: StoredObject, destination: str, docclass_metadata: dict[str, str]) -> str:
-        """Copy the source to the first free name at destination, then delete it; returns the name.
+        """Copy the source to the first free name at destination, then delete it; returns the name."""
+        name = self._copy(source, destination, docclass_metadata)
+        self._delete_source(source)
+        return name
+
+    def _copy(self, source: StoredObject, destination: str, docclass_metadata: dict[str, str]) -> str:
+        """Copy the source to the first free name at destination; returns the name.
 
         Nothing is overwritten and nothing is lost:
         - the copy only takes a free name (CopyObject If-None-Match: *): a name held by another
@@ -300,7 +394,6 @@ class Classifier:
                 if held.metadata.get(SOURCE_ETAG_METADATA) != etag:
                     logger.info("destination name taken by another document", extra={"taken": name})
                     continue  # another document: try the next name
-            self._delete_source(source)
             return name
         raise StorageError(f"every name for {destination} holds another document")
 

@@ -21,6 +21,8 @@ INBOX_PREFIX = "inbox/"
 CLASSIFIED_PREFIX = "classified/"
 UNCLASSIFIED_PREFIX = "unclassified/"
 FAILED_PREFIX = "failed/"
+# The originals of split packets (SplitPackets), each beside its sections under classified/.
+PACKETS_PREFIX = "packets/"
 INDEX_PREFIX = "index/"
 EMBEDDINGS_PREFIX = "embeddings/"
 
@@ -38,6 +40,7 @@ class Settings:
     gallery_embed_concurrency: int = 4
     index_refresh_seconds: float = 30.0
     max_pages: int = 20
+    split_packets: bool = False
     # Lambda sets the reserved AWS_LAMBDA_FUNCTION_MEMORY_SIZE to the function's memory in MB:
     # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
     # Outside Lambda (tests, scripts) the smallest MemorySize of template.yaml stands in.
@@ -82,6 +85,7 @@ class Settings:
             gallery_embed_concurrency=_int(env, "GALLERY_EMBED_CONCURRENCY", cls.gallery_embed_concurrency),
             index_refresh_seconds=_float(env, "INDEX_REFRESH_SECONDS", cls.index_refresh_seconds),
             max_pages=_int(env, "MAX_PAGES", cls.max_pages),
+            split_packets=_bool(env, "SPLIT_PACKETS", cls.split_packets),
             memory_mb=_int(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", cls.memory_mb),
         )
 
@@ -94,6 +98,15 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw == "true"
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:

@@ -175,6 +175,22 @@ class PdfDocument(Document):
                 need += width * height * 5 // 4
         return need
 
+    def extract(self, first: int, last: int) -> bytes:
+        """Pages first..last (from 1) as a PDF of their own: the pages' objects copied, not re-rendered."""
+        import io
+
+        with _PDFIUM_LOCK:
+            part = self._pdfium.PdfDocument.new()
+            try:
+                part.import_pages(self._pdf, list(range(first - 1, last)))
+                out = io.BytesIO()
+                part.save(out)
+            except self._pdfium.PdfiumError as exc:
+                raise UnreadableImage(f"cannot copy pages {first}-{last} of the PDF: {exc}") from exc
+            finally:
+                part.close()
+        return out.getvalue()
+
     def close(self) -> None:
         pdf = getattr(self, "_pdf", None)
         if pdf is not None:

@@ -12,6 +12,7 @@ from docclass.config import (
     FAILED_PREFIX,
     GALLERY_PREFIX,
     INBOX_PREFIX,
+    PACKETS_PREFIX,
     UNCLASSIFIED_PREFIX,
 )
 from docclass.decide import Decision
@@ -33,6 +34,9 @@ MAX_USER_METADATA_BYTES = 2048
 _META_PREFIX = "x-amz-meta-"
 PAGES_METADATA = "docclass-pages"
 PAGE_LABELS_METADATA = "docclass-page-labels"
+SECTIONS_METADATA = "docclass-sections"
+PACKET_METADATA = "docclass-packet"
+PACKET_PAGES_METADATA = "docclass-packet-pages"
 BLANK_PAGE = "blank"
 UNCLASSIFIED_PAGE = "unclassified"
 
@@ -102,7 +106,7 @@ def destination_names(key: str, etag: str) -> list[str]:
 
 def primary_destinations(path: str, labels: Iterable[str]) -> list[str]:
     """The first-choice key at every destination a document with this inbox path may go to."""
-    return [f"{UNCLASSIFIED_PREFIX}{path}", failed_key(path)] + [
+    return [f"{UNCLASSIFIED_PREFIX}{path}", failed_key(path), f"{PACKETS_PREFIX}{path}"] + [
         f"{CLASSIFIED_PREFIX}{label}/{path}" for label in labels
     ]
 

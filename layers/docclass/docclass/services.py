@@ -65,6 +65,7 @@ def build_classifier(settings: Settings, store: ObjectStore | None = None) -> Cl
         refresh_seconds=settings.index_refresh_seconds,
         budget=invocation.classify_budget(settings),
         max_pages=settings.max_pages,
+        split_packets=settings.split_packets,
     )
 
 

@@ -1,0 +1,103 @@
+"""Packet splitting (pure logic): which consecutive pages of a PDF form one section, and its name.
+
+A packet is one scan of several documents (a form, two bank statements, an ID). Its pages are
+decided one by one; sections are the runs of consecutive pages with the same label, after two
+rules that keep a section from being cut by one page that says nothing or says the wrong thing:
+- a near-blank page belongs to the page before it (the empty back side of a sheet), or to the page
+  after it when it opens the document; pages past MaxPages, never read, belong to the last section;
+- one page whose label differs from the pages on both sides of it, which agree, takes their label
+  (an odd page inside a run: a cover sheet, a page the gallery has no example like).
+Every page is in exactly one section, and sections cover the document in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from docclass.config import CLASSIFIED_PREFIX, PACKETS_PREFIX, UNCLASSIFIED_PREFIX
+from docclass.decide import Decision, PageDecision
+
+
+@dataclass(frozen=True)
+class Section:
+    """Pages first..last (from 1) of a packet, with their label (None: unclassified)."""
+
+    first: int
+    last: int
+    label: str | None
+    distance: float | None = None
+    neighbor: str | None = None
+
+    @property
+    def pages(self) -> str:
+        """ "3" or "1-3"."""
+        return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
+
+
+def plan_sections(page_count: int, pages: Sequence[PageDecision], blank: Sequence[int]) -> list[Section]:
+    """The sections of a document from its embedded pages' decisions (see the module's rules)."""
+    if not pages:
+        raise ValueError("a packet is planned from at least one embedded page")
+    decided = {p.number: p.decision for p in pages}
+    read = max([*decided, *blank])
+    labels: list[str | None] = []
+    for number in range(1, read + 1):
+        if number in decided:
+            labels.append(decided[number].label)
+        elif labels:  # blank: with the page before it
+            labels.append(labels[-1])
+        else:  # a blank first page: with the first decided page
+            labels.append(decided[min(decided)].label)
+    labels += [labels[-1]] * (page_count - read)  # never read: with the last section
+    smoothed = list(labels)
+    for i in range(1, len(labels) - 1):
+        if labels[i - 1] == labels[i + 1] != labels[i] and labels[i] != labels[i - 1]:
+            smoothed[i] = labels[i - 1]
+    sections: list[Section] = []
+    start = 1
+    for number in range(2, len(smoothed) + 2):
+        if number > len(smoothed) or smoothed[number - 1] != smoothed[start - 1]:
+            sections.append(_section(start, number - 1, smoothed[start - 1], decided))
+            start = number
+    return sections
+
+
+def _section(first: int, last: int, label: str | None, decided: dict[int, Decision]) -> Section:
+    """A section, with the distance and neighbour of its nearest page that carries its label."""
+    own = [
+        d for n, d in decided.items() if first <= n <= last and d.label == label and d.distance is not None
+    ]
+    best = min(own, key=lambda d: d.distance or 0.0, default=None)
+    return Section(first, last, label, best.distance if best else None, best.neighbor if best else None)
+
+
+def format_plan(sections: Sequence[Section]) -> str:
+    """docclass-sections: "1-3:invoice,4:receipt,5-6:" (an empty label: unclassified)."""
+    return ",".join(f"{s.pages}:{s.label or ''}" for s in sections)
+
+
+def parse_plan(text: str) -> list[Section]:
+    """The sections a packet's docclass-sections names (labels only; distances are on the sections)."""
+    sections = []
+    for item in text.split(","):
+        pages, _, label = item.partition(":")
+        first, _, last = pages.partition("-")
+        sections.append(Section(int(first), int(last or first), label or None))
+    return sections
+
+
+def section_key(path: str, index: int, section: Section) -> str:
+    """Where section `index` (from 1) of the packet at inbox path `path` goes.
+
+    classified/<label>/<path without extension>/part-01-p1-3.pdf, or unclassified/...
+    """
+    stem = str(PurePosixPath(path).with_suffix("")) if PurePosixPath(path).suffix else path
+    prefix = f"{CLASSIFIED_PREFIX}{section.label}/" if section.label else UNCLASSIFIED_PREFIX
+    return f"{prefix}{stem}/part-{index:02d}-p{section.pages}.pdf"
+
+
+def packet_key(path: str) -> str:
+    """packets/<path>: where the original of a split packet is kept."""
+    return f"{PACKETS_PREFIX}{path}"

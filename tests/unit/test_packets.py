@@ -1,0 +1,76 @@
+"""docclass.packets: sections of consecutive pages, blank and odd pages kept inside their run."""
+
+from __future__ import annotations
+
+import pytest
+
+from docclass.decide import Decision, PageDecision
+from docclass.packets import Section, format_plan, parse_plan, plan_sections, section_key
+
+
+def decided(*labels: str | None, start: int = 1) -> list[PageDecision]:
+    return [
+        PageDecision(n, Decision(label, 0.1 * n, f"gallery/{label}/{n}.png", "nearest"))
+        for n, label in enumerate(labels, start=start)
+    ]
+
+
+def runs(sections: list[Section]) -> list[tuple[int, int, str | None]]:
+    return [(s.first, s.last, s.label) for s in sections]
+
+
+def test_runs_of_labels_become_sections_covering_every_page_once():
+    sections = plan_sections(5, decided("form", "statement", "statement", "id", "id"), [])
+    assert runs(sections) == [(1, 1, "form"), (2, 3, "statement"), (4, 5, "id")]
+
+
+def test_one_odd_page_between_two_of_the_same_label_is_smoothed():
+    sections = plan_sections(5, decided("invoice", "invoice", "letter", "invoice", "invoice"), [])
+    assert runs(sections) == [(1, 5, "invoice")]
+
+
+def test_a_one_page_document_at_the_edge_is_its_own_section():
+    assert runs(plan_sections(3, decided("id", "statement", "statement"), [])) == [
+        (1, 1, "id"),
+        (2, 3, "statement"),
+    ]
+
+
+def test_blank_pages_stay_with_the_page_before_and_a_leading_blank_with_the_next():
+    # given pages 1 and 4 blank, 2-3 a form, 5 an id
+    pages = [p for p in decided(None, "form", "form", None, "id") if p.number not in (1, 4)]
+    # when
+    sections = plan_sections(5, pages, blank=[1, 4])
+    # then
+    assert runs(sections) == [(1, 4, "form"), (5, 5, "id")]
+
+
+def test_pages_past_max_pages_go_to_the_last_section():
+    assert runs(plan_sections(9, decided("form", "id"), [])) == [(1, 1, "form"), (2, 9, "id")]
+
+
+def test_unclassified_pages_form_sections_of_their_own():
+    assert runs(plan_sections(4, decided("form", "form", None, None), [])) == [(1, 2, "form"), (3, 4, None)]
+
+
+def test_a_section_reports_its_nearest_page():
+    (first, _) = plan_sections(3, decided("form", "form", "id"), [])
+    assert (first.distance, first.neighbor) == (pytest.approx(0.1), "gallery/form/1.png")
+
+
+def test_the_plan_reads_back_as_written():
+    sections = plan_sections(6, decided("form", "statement", "statement", None, None, "id"), [])
+    assert format_plan(sections) == "1:form,2-3:statement,4-5:,6:id"
+    assert runs(parse_plan(format_plan(sections))) == runs(sections)
+
+
+@pytest.mark.parametrize(
+    ("path", "section", "key"),
+    [
+        ("scans/loan.pdf", Section(1, 3, "invoice"), "classified/invoice/scans/loan/part-02-p1-3.pdf"),
+        ("loan.PDF", Section(4, 4, None), "unclassified/loan/part-02-p4.pdf"),
+        ("no-extension", Section(2, 5, "id"), "classified/id/no-extension/part-02-p2-5.pdf"),
+    ],
+)
+def test_section_keys_say_where_the_pages_came_from(path: str, section: Section, key: str):
+    assert section_key(path, 2, section) == key
