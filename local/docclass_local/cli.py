@@ -38,9 +38,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from docclass_local.batches import describe_batch
     from docclass_local.faults import FaultPlan
     from docclass_local.stack import LocalStack
+    from docclass_local.template import parse_overrides
+
+    holder: dict[str, Any] = {}
+
+    def on_batch(report: Any) -> None:
+        for line in describe_batch(holder["stack"], report):
+            _print(line)
 
     try:
         faults = FaultPlan.parse(args.faults, seed=args.fault_seed)
+        parameters = parse_overrides(args.parameter_overrides)
+        if args.kms_key_arn:
+            parameters["KmsKeyArn"] = args.kms_key_arn
+        stack = LocalStack(
+            host=args.host,
+            port=args.port,
+            bucket=args.bucket,
+            embedder=args.embedder,
+            log_level=args.log_level,
+            on_batch=on_batch,
+            faults=faults,
+            parameters=parameters,
+        )
     except ValueError as exc:
         print(f"docclass serve: error: {exc}", file=sys.stderr)
         return 2
@@ -51,22 +71,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    holder: dict[str, Any] = {}
-
-    def on_batch(report: Any) -> None:
-        for line in describe_batch(holder["stack"], report):
-            _print(line)
-
-    stack = LocalStack(
-        host=args.host,
-        port=args.port,
-        bucket=args.bucket,
-        embedder=args.embedder,
-        log_level=args.log_level,
-        on_batch=on_batch,
-        faults=faults,
-        parameters={"KmsKeyArn": args.kms_key_arn} if args.kms_key_arn else None,
-    )
     holder["stack"] = stack
     stack.start()
     try:
@@ -197,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--kms-key-arn",
         default="",
         help="the KMS key the functions may decrypt with (template parameter KmsKeyArn; default none)",
+    )
+    serve.add_argument(
+        "--parameter-overrides",
+        nargs="*",
+        default=[],
+        metavar="Name=Value",
+        help="template parameters for the local stack, as sam deploy takes them (e.g. SplitPackets=true MaxPages=5)",
     )
     serve.set_defaults(func=cmd_serve)
 

@@ -182,6 +182,52 @@ class _Resolver:
         return value
 
 
+def check_parameters(declared: dict[str, Any], overrides: dict[str, str]) -> None:
+    """Refuse an override as CloudFormation would: an unknown name, or a value the parameter forbids.
+
+    Checks the constraints template.yaml uses: AllowedValues, AllowedPattern (the whole value),
+    MinValue/MaxValue of a Number, MinLength/MaxLength of a String
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html).
+    """
+    for name, value in overrides.items():
+        spec = declared.get(name)
+        if spec is None:
+            raise ValueError(
+                f"unknown template parameter {name!r}; template.yaml declares: {', '.join(sorted(declared))}"
+            )
+        allowed = [str(v) for v in spec.get("AllowedValues", [])]
+        if allowed and value not in allowed:
+            raise ValueError(f"{name}={value!r} is not allowed; allowed values: {', '.join(allowed)}")
+        pattern = spec.get("AllowedPattern")
+        if pattern is not None and re.fullmatch(pattern, value) is None:
+            hint = spec.get("ConstraintDescription", f"it must match {pattern}")
+            raise ValueError(f"{name}={value!r} is not allowed: {hint}")
+        if spec.get("Type") == "Number":
+            try:
+                number = float(value)
+            except ValueError:
+                raise ValueError(f"{name}={value!r} is not a number") from None
+            if "MinValue" in spec and number < float(spec["MinValue"]):
+                raise ValueError(f"{name}={value} is below its MinValue {spec['MinValue']}")
+            if "MaxValue" in spec and number > float(spec["MaxValue"]):
+                raise ValueError(f"{name}={value} is above its MaxValue {spec['MaxValue']}")
+        if "MinLength" in spec and len(value) < int(spec["MinLength"]):
+            raise ValueError(f"{name} must be at least {spec['MinLength']} characters")
+        if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
+            raise ValueError(f"{name} must be at most {spec['MaxLength']} characters")
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    """Name=Value pairs, as `sam deploy --parameter-overrides` takes them."""
+    overrides = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"{item!r} is not Name=Value")
+        overrides[name] = value
+    return overrides
+
+
 def read_local_template(
     path: Path = DEFAULT_TEMPLATE,
     *,
@@ -196,6 +242,7 @@ def read_local_template(
     chooses it; parameter overrides replace parameter defaults.
     """
     doc = load_template(path)
+    check_parameters(doc.get("Parameters", {}), dict(overrides or {}))
     parameters = {name: str(spec.get("Default", "")) for name, spec in doc.get("Parameters", {}).items()}
     parameters.update(overrides or {})
     resources: dict[str, Any] = doc["Resources"]
