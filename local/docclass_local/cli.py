@@ -118,6 +118,18 @@ def cmd_samples(args: argparse.Namespace) -> int:
     )
     labels = sorted({label for label, _ in written})
     _print(f"wrote {len(written)} documents in {len(labels)} classes to {args.out_dir}: {', '.join(labels)}")
+    if args.packets:
+        from docclass_local.samples import CLASSES
+        from docclass_local.samples.packets import generate_packets
+
+        packets = generate_packets(
+            Path(args.out_dir), args.packets, seed=args.seed, dpi=args.dpi, classes=CLASSES
+        )
+        pages = sum(len(labels) for _, labels in packets)
+        _print(
+            f"wrote {len(packets)} packets ({pages} pages) to {Path(args.out_dir) / 'packets'}, "
+            "their page labels in labels.json"
+        )
     return 0
 
 
@@ -238,6 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     samples.add_argument("--seed", type=int, default=0)
     samples.add_argument("--dpi", type=int, default=150)
     samples.add_argument("--format", default="jpg", choices=["jpg", "png", "tif"])
+    samples.add_argument(
+        "--packets",
+        type=int,
+        default=0,
+        help="also write this many multi-page PDF packets (with their page labels)",
+    )
     samples.set_defaults(func=cmd_samples)
 
     ev = sub.add_parser("eval", help="accuracy of the embedder + nearest neighbour on labelled folders")

@@ -11,6 +11,9 @@ from docclass.store import ObjectStore
 
 # Inbox documents are drawn with other seeds than the gallery's, so no inbox page is a gallery page.
 INBOX_SEED_OFFSET = 10_000
+# The packet's pages are drawn with seeds of their own too (render seed packet_seed * 100 + page).
+PACKET_SEED_OFFSET = 20_000
+PACKET_KEY = "inbox/demo/packet 001.pdf"
 
 
 def _say(line: str) -> None:
@@ -28,6 +31,7 @@ def run_demo(
     """Returns 0 when every document was routed exactly once, 1 otherwise."""
     from docclass_local.batches import describe_batch
     from docclass_local.samples import documents
+    from docclass_local.samples.packets import packet, packet_plan
     from docclass_local.stack import LocalStack
 
     started = time.monotonic()
@@ -38,7 +42,8 @@ def run_demo(
             for line in describe_batch(holder["stack"], report):
                 _say("  " + line)
 
-    with LocalStack(port=None, on_batch=on_batch) as stack:
+    # SplitPackets on: the demo ends with a packet split into its documents (images are unaffected).
+    with LocalStack(port=None, on_batch=on_batch, parameters={"SplitPackets": "true"}) as stack:
         holder["stack"] = stack
         s3 = stack.client("s3")
         _say(
@@ -66,6 +71,18 @@ def run_demo(
         status = stack.wait_until_idle(timeout=120)
         rows, problems = _results(ObjectStore(stack.bucket, s3), truth)
 
+        packet_labels = packet_plan(3, seed, labels)
+        s3.put_object(
+            Bucket=stack.bucket,
+            Key=PACKET_KEY,
+            Body=packet(packet_labels, seed, dpi),
+            ContentType="application/pdf",
+        )
+        _say(f"uploaded a {len(packet_labels)}-page packet of 3 documents to {PACKET_KEY}; splitting it...")
+        status = stack.wait_until_idle(timeout=120)
+        sections, packet_problems = _packet_results(ObjectStore(stack.bucket, s3), packet_labels)
+        problems += packet_problems
+
     _print_table(rows)
     correct = sum(1 for r in rows if r["predicted"] == r["true"])
     _say(
@@ -77,6 +94,7 @@ def run_demo(
         f"failed {status['failed']}, dead letters {sum(status['dead_letters'].values())}, "
         f"pending {status['pending']}"
     )
+    _print_sections(sections)
     _say(f"finished in {time.monotonic() - started:.1f} s")
     for problem in problems:
         _say(f"PROBLEM: {problem}")
@@ -129,3 +147,47 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     _say(
         "\nper class: " + ", ".join(f"{label} {per_class[label]}/{n}" for label, n in sorted(totals.items()))
     )
+
+
+def _packet_results(store: ObjectStore, truth: list[str | None]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The sections the demo's packet was split into, each with its pages' true labels."""
+    path = inbox_path(PACKET_KEY)
+    stem = path.removesuffix(".pdf")
+    problems = []
+    if store.head(PACKET_KEY) is not None:
+        problems.append(f"{PACKET_KEY} is still in inbox/")
+    if store.head(f"packets/{path}") is None:
+        problems.append(f"{PACKET_KEY}: no original under packets/")
+    keys = [
+        key
+        for prefix in [f"classified/{label}/" for label in store.list_folders("classified/")]
+        + ["unclassified/"]
+        for key in store.list_keys(f"{prefix}{stem}/")
+    ]
+    sections = []
+    for key in keys:
+        head = store.head(key)
+        assert head is not None
+        pages = head.metadata.get("docclass-packet-pages", "")
+        first, _, last = pages.partition("-")
+        true = sorted(
+            {str(label) for label in truth[int(first) - 1 : int(last or first)] if label is not None}
+        )
+        sections.append(
+            {"pages": pages, "key": key, "label": head.metadata.get("docclass-label") or None, "true": true}
+        )
+    sections.sort(key=lambda s: int(str(s["pages"]).partition("-")[0]))
+    covered = sum(
+        int(s["pages"].partition("-")[2] or s["pages"]) - int(s["pages"].partition("-")[0]) + 1
+        for s in sections
+    )
+    if covered != len(truth):
+        problems.append(f"{PACKET_KEY}: its sections hold {covered} of its {len(truth)} pages")
+    return sections, problems
+
+
+def _print_sections(sections: list[dict[str, Any]]) -> None:
+    _say("\npacket sections (SplitPackets=true):")
+    for s in sections:
+        mark = "" if s["true"] == [s["label"]] else f"  <- its pages are {', '.join(s['true'])}"
+        _say(f"  pages {s['pages']:<6} {s['label'] or '-':<16} {s['key']}{mark}")

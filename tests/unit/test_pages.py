@@ -191,3 +191,11 @@ def test_a_born_digital_pdf_renders_its_text():
     with open_document(text_page_pdf([["Invoice 2026-0042", "Total due: 1,250.00 EUR"] * 6])) as document:
         (page,) = (p.image for p in document.pages())
     assert not is_near_blank(page)
+
+
+def test_a_scanned_pdf_page_is_rendered_at_the_scans_resolution_not_upsampled():
+    # given a page scanned at 100 dpi (850 x 1100 px on a US letter page)
+    with open_document(draw_document(["letter"])) as document:
+        (page,) = (p.image for p in document.pages())
+    # then its pixels are the scan's, not 2048 px of interpolation
+    assert page.size == (850, 1100)

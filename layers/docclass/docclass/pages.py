@@ -42,6 +42,9 @@ _BLANK_MARGIN = 0.05
 _INK_CONTRAST = 64
 BLANK_INK_FRACTION = 0.001
 
+# An image drawn over at least this share of its page makes the page a scan.
+_SCAN_COVER = 0.8
+
 _PDFIUM_LOCK = threading.RLock()
 
 
@@ -125,12 +128,16 @@ class PdfDocument(Document):
                     raise UnreadableImage(
                         f"page {number} of the PDF has no size ({width_pt} x {height_pt} pt)"
                     )
+                images, native = self._images(page, number, width_pt * height_pt)
+                # A scanned page (one image over most of it) is rendered at the scan's own resolution
+                # at most: more pixels would only be interpolated.
+                scale = min(self.max_side / max(width_pt, height_pt), MAX_RENDER_DPI / _POINTS_PER_INCH)
+                if native is not None:
+                    scale = min(scale, native)
                 # A hair under the exact ratio: PDFium rounds each side up, and 216 pt x 300/72 must be
                 # 900 px, not 901.
-                scale = min(self.max_side / max(width_pt, height_pt), MAX_RENDER_DPI / _POINTS_PER_INCH)
                 scale *= 1 - 1e-9
                 width, height = _render_size(width_pt, height_pt, scale, self.max_side)
-                images = self._image_need(page, number)
                 if self.budget is not None:
                     # PDFium's bitmap (3 bytes a pixel), Pillow's RGB copy of it (4 bytes a pixel) and
                     # what decoding the page's images takes.
@@ -150,8 +157,9 @@ class PdfDocument(Document):
             image.thumbnail((self.max_side, self.max_side))
         return image
 
-    def _image_need(self, page: Any, number: int) -> int:
-        """Bytes PDFium may take to decode the page's images; refuses an image over MAX_PIXELS.
+    def _images(self, page: Any, number: int, page_area: float) -> tuple[int, float | None]:
+        """Bytes PDFium may take to decode the page's images, and the scan's scale (pixels per point)
+        if one image covers most of the page; refuses an image over MAX_PIXELS.
 
         Measured on these machines (a 16000 x 16000 grey or 12000 x 12000 RGB image on a letter
         page, rendered at 2048 px): PDFium decodes Flate and DCT images a row at a time while it
@@ -160,10 +168,12 @@ class PdfDocument(Document):
         bomb limit is refused outright, as an image file of that size would be.
         """
         need = 0
+        native: float | None = None
         for image in page.get_objects(filter=[self._pdfium.raw.FPDF_PAGEOBJ_IMAGE], max_depth=4):
             try:
                 width, height = image.get_px_size()
                 filters = image.get_filters()
+                left, bottom, right, top = image.get_bounds()
             except self._pdfium.PdfiumError:
                 continue  # an image PDFium cannot size is one it will not draw either
             if width * height > MAX_PIXELS:
@@ -173,7 +183,11 @@ class PdfDocument(Document):
                 )
             if "JPXDecode" in filters:
                 need += width * height * 5 // 4
-        return need
+            drawn = (right - left) * (top - bottom)
+            if drawn >= _SCAN_COVER * page_area and right > left:
+                scale = max(width, height) / max(right - left, top - bottom)
+                native = scale if native is None else max(native, scale)
+        return need, native
 
     def extract(self, first: int, last: int) -> bytes:
         """Pages first..last (from 1) as a PDF of their own: the pages' objects copied, not re-rendered."""
