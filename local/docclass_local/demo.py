@@ -91,7 +91,7 @@ def run_demo(
     )
     _say(
         f"status: classified {sum(status['classified'].values())}, unclassified {status['unclassified']}, "
-        f"failed {status['failed']}, dead letters {sum(status['dead_letters'].values())}, "
+        f"failed {status['failed']}, packets split {status['packets']}, dead letters {sum(status['dead_letters'].values())}, "
         f"pending {status['pending']}"
     )
     _print_sections(sections)

@@ -8,7 +8,14 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
-from docclass.config import CLASSIFIED_PREFIX, FAILED_PREFIX, INBOX_PREFIX, INDEX_PREFIX, UNCLASSIFIED_PREFIX
+from docclass.config import (
+    CLASSIFIED_PREFIX,
+    FAILED_PREFIX,
+    INBOX_PREFIX,
+    INDEX_PREFIX,
+    PACKETS_PREFIX,
+    UNCLASSIFIED_PREFIX,
+)
 from docclass.routing import inbox_path, is_folder_marker, possible_destinations
 from docclass.store import ObjectStore
 
@@ -98,6 +105,7 @@ def collect_status(s3: Any, sqs: Any, bucket: str, *, granted_kms_keys: Iterable
         "classified": dict(sorted(classified.items())),
         "unclassified": len(documents(UNCLASSIFIED_PREFIX)),
         "failed": len(documents(FAILED_PREFIX)),
+        "packets": len(documents(PACKETS_PREFIX)),
         "unreadable_sse_kms": unreadable,
         "dead_letters": dead_letters,
     }
@@ -123,6 +131,9 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append(f"  {label:<24}{count:>6}")
     lines.append(f"unclassified  {status['unclassified']}")
     lines.append(f"failed        {status['failed']}")
+    lines.append(
+        f"packets       {status.get('packets', 0)} split (originals under packets/, sections counted above)"
+    )
     unreadable = status.get("unreadable_sse_kms", [])
     if unreadable:
         lines.append(

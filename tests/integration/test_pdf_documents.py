@@ -248,3 +248,23 @@ def test_a_pdf_whose_pages_agree_is_not_split(s3, handlers, three_classes, monke
     assert classify(load_event("sqs-inbox-put-pdf.json")) == {"batchItemFailures": []}
     assert keys(s3, "classified/") == ["classified/invoice/scans/loan-application.pdf"]
     assert keys(s3, "packets/") == []
+
+
+def test_the_local_stack_splits_a_packet_when_told_to_and_status_counts_it():
+    # given the local stack with SplitPackets=true, as `docclass serve --parameter-overrides` sets it
+    from docclass_local.stack import LocalStack
+
+    with LocalStack(port=None, bucket="docclass-packets", parameters={"SplitPackets": "true"}) as stack:
+        s3 = stack.client("s3")
+        for kind in ("invoice", "letter", "form"):
+            s3.put_object(
+                Bucket=stack.bucket, Key=f"gallery/{kind}/{kind}-1.png", Body=draw_page(kind, seed=1)
+            )
+        stack.wait_until_idle(timeout=90)
+        # when a packet arrives through S3 -> SQS -> ClassifyFunction
+        s3.put_object(Bucket=stack.bucket, Key=PDF_KEY, Body=draw_document(PACKET, seed=11))
+        status = stack.wait_until_idle(timeout=90)
+        # then
+        listed = s3.list_objects_v2(Bucket=stack.bucket, Prefix="classified/").get("Contents", [])
+    assert status["packets"] == 1
+    assert sum(status["classified"].values()) == len(SECTIONS) == len(listed)
