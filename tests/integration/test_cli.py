@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -100,7 +101,11 @@ def test_demo_routes_everything_and_exits_zero(capsys):
     assert "accuracy:" in out
     assert "offline stand-in" in out
     assert "PROBLEM" not in out
-    assert f"classified {len(CLASSES)}" in out
+    # every image classified, and the packet split into at least two sections (a PDF of its own each)
+    assert "packets split 1" in out
+    classified = int(re.search(r"status: classified (\d+)", out).group(1))  # type: ignore[union-attr]
+    sections = out.count("/demo/packet 001/part-")
+    assert sections >= 2 and classified == len(CLASSES) + sections
 
 
 def test_demo_reports_documents_left_in_inbox_or_routed_twice(s3):
