@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from iam_calls import RUN, attribute_handler, install
 from PIL import Image, ImageDraw
 
 # Powertools reads these when docclass.observability is imported (at collection time), as Lambda
@@ -36,7 +37,8 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 def load_handler(function: str) -> ModuleType:
-    """functions/<function>/app.py as a module (both handlers are called app.py)."""
+    """functions/<function>/app.py as a module (both handlers are called app.py); the AWS calls its
+    handler makes are recorded for tests/unit/test_iam.py."""
     path = ROOT / "functions" / function / "app.py"
     name = f"{function}_app"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -44,7 +46,27 @@ def load_handler(function: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    module.lambda_handler = attribute_handler(function, module.lambda_handler)
     return module
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The IAM check of the recorded calls runs last (tests/iam_calls.py)."""
+    RUN.note_collection(config, items)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    RUN.deselected += len(items)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    RUN.note_report(report)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def record_function_calls() -> Iterator[None]:
+    """Record every S3 and Bedrock call the handlers make, for the IAM check (tests/iam_calls.py)."""
+    yield from install()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -122,6 +122,17 @@ def test_unreadable_document_goes_to_failed_with_the_reason(s3, classify):
     assert "not an image" in meta["docclass-error"]
 
 
+def test_a_routed_document_keeps_the_uploaders_object_tags(s3, classify, page):
+    # given a document its uploader tagged (the copy carries tags: GetObjectTagging on inbox/ and
+    # PutObjectTagging at each destination, which test_iam.py checks the role grants)
+    s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=page("form"), Tagging="project=apollo&retain=7y")
+    # when it is classified (an empty gallery sends it to unclassified/)
+    assert classify(load_event("sqs-inbox-put.json")) == {"batchItemFailures": []}
+    # then its copy has the same tags
+    tags = s3.get_object_tagging(Bucket=BUCKET, Key="unclassified/scans/March 2026+urgent.png")["TagSet"]
+    assert sorted((t["Key"], t["Value"]) for t in tags) == [("project", "apollo"), ("retain", "7y")]
+
+
 def test_empty_gallery_sends_documents_to_unclassified(s3, classify, page):
     s3.put_object(Bucket=BUCKET, Key=INBOX_KEY, Body=page("form"))
     assert classify(load_event("s3-inbox-put.json")) == {"batchItemFailures": []}

@@ -4,37 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from cfnlint.api import lint_file
 
 from docclass_local.template import DEFAULT_TEMPLATE, load_template, policy_statements, transformed_resources
-
-BUCKET = "<bucket>"  # stands for the bucket ARN itself (not an object prefix) in S3_GRANTS
-
-# What each function may do in the bucket, by object prefix. Only GalleryFunction writes index/.
-S3_GRANTS = {
-    "GalleryFunction": {
-        BUCKET: {"s3:ListBucket"},
-        "gallery/*": {"s3:GetObject"},
-        "embeddings/*": {"s3:GetObject"},
-        "embeddings/gallery/*": {"s3:PutObject"},
-        "index/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"},
-    },
-    "ClassifyFunction": {
-        BUCKET: {"s3:ListBucket"},
-        "inbox/*": {"s3:GetObject", "s3:GetObjectTagging", "s3:DeleteObject"},
-        "classified/*": {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"},
-        "unclassified/*": {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"},
-        "failed/*": {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"},
-        "packets/*": {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"},
-        "index/*": {"s3:GetObject"},
-        "embeddings/*": {"s3:GetObject"},
-        "embeddings/inbox/*": {"s3:PutObject"},
-    },
-}
 
 
 @pytest.fixture(scope="module")
@@ -65,27 +40,9 @@ def _target(reference: dict[str, Any]) -> str:
     return attribute[0] if isinstance(attribute, list) else attribute.split(".")[0]
 
 
-def _role_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for policy in role.get("Policies", []) for s in policy_statements(policy["PolicyDocument"])]
-
-
 def _bucket_arn(resources: dict[str, Any]) -> str:
-    """The document bucket's ARN as a Fn::Sub string, built from its name, not from the bucket."""
+    """The document bucket's ARN as a Fn::Sub string, built from its name, not from the bucket itself."""
     return "arn:${AWS::Partition}:s3:::" + resources["DocumentBucket"]["Properties"]["BucketName"]["Fn::Sub"]
-
-
-def _function_statements(resources: dict[str, Any], function: str) -> list[dict[str, Any]]:
-    role = _target(resources[function]["Properties"]["Role"])
-    return _role_statements(resources[role]["Properties"])
-
-
-def _identity_statements(resources: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every statement of every IAM role and policy, with the logical id it belongs to."""
-    for name, role in _of_type(resources, "AWS::IAM::Role").items():
-        yield from ((name, s) for s in _role_statements(role))
-    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
-        for name, policy in _of_type(resources, kind).items():
-            yield from ((name, s) for s in policy_statements(policy["PolicyDocument"]))
 
 
 def _references(node: Any) -> set[str]:
@@ -188,79 +145,6 @@ def test_dead_letter_queues_keep_failed_messages_longer_than_their_source_queues
         assert queue["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}, name
         # And both queues are encrypted at rest
         assert queue["SqsManagedSseEnabled"] and dead_letter_queue["SqsManagedSseEnabled"], name
-
-
-def test_no_role_statement_allows_every_resource_except_xray(resources: dict[str, Any]) -> None:
-    # Given every IAM statement in the stack
-    for owner, statement in _identity_statements(resources):
-        actions = _as_list(statement["Action"])
-
-        # Then only X-Ray, which has no resource-level permissions, may name "*"
-        if "*" in _as_list(statement["Resource"]):
-            assert all(action.startswith("xray:") for action in actions), (owner, statement)
-
-
-def test_functions_attach_no_aws_managed_policy_with_broad_access(resources: dict[str, Any]) -> None:
-    # Given the functions' roles (SAM's generated ones would attach AWSLambdaSQSQueueExecutionRole,
-    # which can receive and delete on every queue of the account)
-    for name in _of_type(resources, "AWS::Lambda::Function"):
-        role = resources[_target(resources[name]["Properties"]["Role"])]["Properties"]
-
-        # Then they attach no managed policy but X-Ray's
-        assert all("AWSXray" in arn for arn in role.get("ManagedPolicyArns", [])), name
-
-
-def test_bedrock_access_is_invoke_model_on_the_one_embedding_model(resources: dict[str, Any]) -> None:
-    # Given the statements that name any Bedrock action
-    bedrock = [
-        statement
-        for _, statement in _identity_statements(resources)
-        if any(action.startswith("bedrock:") for action in _as_list(statement["Action"]))
-    ]
-    assert bedrock
-
-    for statement in bedrock:
-        # Then they allow InvokeModel only, on the foundation model the parameter names
-        assert _as_list(statement["Action"]) == ["bedrock:InvokeModel"]
-        assert _as_list(statement["Resource"]) == [
-            {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${EmbeddingModelId}"}
-        ]
-
-
-def test_each_function_consumes_only_its_own_queue(resources: dict[str, Any]) -> None:
-    # Given each function and the queue its event source mapping reads
-    for mapping in _of_type(resources, "AWS::Lambda::EventSourceMapping").values():
-        function = _target(mapping["FunctionName"])
-        own_queue = _target(mapping["EventSourceArn"])
-
-        # When collecting the queues its role may act on ("*" or a literal ARN counts as itself)
-        queues: set[str] = set()
-        for statement in _function_statements(resources, function):
-            if any(action.startswith("sqs:") for action in _as_list(statement["Action"])):
-                for resource in _as_list(statement["Resource"]):
-                    queues |= (_references(resource) & resources.keys()) or {json.dumps(resource)}
-
-        # Then that is its own queue and no other
-        assert queues == {own_queue}, function
-
-
-@pytest.mark.parametrize("function", sorted(S3_GRANTS))
-def test_s3_access_is_limited_to_each_functions_prefixes(resources: dict[str, Any], function: str) -> None:
-    # Given the bucket's ARN as the roles must spell it (from its name, never from the bucket itself)
-    bucket_arn = _bucket_arn(resources)
-
-    # When collecting the function's S3 actions per object prefix
-    granted: dict[str, set[str]] = {}
-    for statement in _function_statements(resources, function):
-        actions = {a for a in _as_list(statement["Action"]) if a.startswith("s3:")}
-        for resource in _as_list(statement["Resource"]) if actions else []:
-            arn = resource["Fn::Sub"]
-            assert arn.startswith(bucket_arn), arn
-            prefix = arn.removeprefix(bucket_arn).removeprefix("/") or BUCKET
-            granted.setdefault(prefix, set()).update(actions)
-
-    # Then they are exactly the ones it needs
-    assert granted == S3_GRANTS[function]
 
 
 def test_functions_and_queue_policies_name_the_bucket_as_it_is_named(

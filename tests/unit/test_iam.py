@@ -1,0 +1,721 @@
+"""IAM: what each function's role allows, checked against what the functions' code really calls.
+
+The main check replays every S3 and Bedrock call the handlers made during the integration tests
+(recorded by tests/iam_calls.py) against the IAM policy of that function's role in the transformed
+template: a call the role would deny fails, and so does a grant that no call needs. The other
+checks hold for every statement whatever the code calls: no wildcard beyond what AWS requires,
+no managed policy this module cannot read, Bedrock only on the one model, each function's own
+queue only, the KMS key only when it is set.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import pytest
+from iam_calls import RECORDER, Call, integration_run_is_complete
+
+from docclass_local.template import load_template, policy_statements, transformed_resources
+
+
+@pytest.fixture(scope="module")
+def resources() -> dict[str, Any]:
+    """The CloudFormation resources the SAM transform makes of template.yaml."""
+    return transformed_resources()
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _of_type(resources: dict[str, Any], *kinds: str) -> dict[str, dict[str, Any]]:
+    return {name: r.get("Properties", {}) for name, r in resources.items() if r["Type"] in kinds}
+
+
+def _target(reference: Any) -> str | None:
+    """The logical id a Ref or Fn::GetAtt points at (None for anything else)."""
+    if not isinstance(reference, dict):
+        return None
+    if isinstance(reference.get("Ref"), str):
+        return reference["Ref"]
+    if "Fn::GetAtt" in reference:
+        attribute = reference["Fn::GetAtt"]
+        return attribute[0] if isinstance(attribute, list) else attribute.split(".")[0]
+    return None
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    return [str(action) for action in _as_list(statement.get("Action", []))]
+
+
+def _has_wildcard(text: str) -> bool:
+    return "*" in text or "?" in text
+
+
+def _grants(patterns: list[str], action: str) -> bool:
+    """Whether IAM action patterns (case-insensitive, with * and ?) cover an action."""
+    return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in patterns)
+
+
+# Sample values for the pseudo parameters in Fn::Sub strings: the region is the one the tests'
+# clients use (conftest's AWS_DEFAULT_REGION and the local stack's), so a model ARN built from a
+# recorded call's region meets the template's.
+PSEUDO_PARAMETERS = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::StackName": "docclass",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+
+
+def _parameter_defaults() -> dict[str, str]:
+    parameters = load_template()["Parameters"]
+    return {name: str(p["Default"]) for name, p in parameters.items() if "Default" in p}
+
+
+def _text(value: Any, variables: dict[str, str] | None = None) -> str:
+    """A policy element as text: a string itself, a Fn::Sub its string with the pseudo parameters
+    (and the given variables) filled in, anything else (Ref, Fn::GetAtt, Fn::If...) as JSON."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        value = str(_as_list(value["Fn::Sub"])[0])
+    if isinstance(value, str):
+        for name, sample in {**PSEUDO_PARAMETERS, **(variables or {})}.items():
+            value = value.replace("${" + name + "}", sample)
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def _identity_policies(resources: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(owner, role it applies to or "", statement) for every identity policy statement in the stack:
+    roles' inline policies, AWS::IAM::Policy and AWS::IAM::ManagedPolicy resources."""
+    for name, role in _of_type(resources, "AWS::IAM::Role").items():
+        for policy in role.get("Policies", []):
+            yield from ((name, name, s) for s in policy_statements(policy["PolicyDocument"]))
+    for name, policy in _of_type(resources, "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy").items():
+        roles = [_target(role) or "" for role in policy.get("Roles", [])] or [""]
+        for role in roles:
+            yield from ((name, role, s) for s in policy_statements(policy["PolicyDocument"]))
+
+
+def _resource_policies(resources: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(owner, statement) for every resource-based policy in the stack."""
+    kinds = ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy")
+    for name, policy in _of_type(resources, *kinds).items():
+        yield from ((name, s) for s in policy_statements(policy["PolicyDocument"]))
+
+
+def _function_roles(resources: dict[str, Any]) -> dict[str, str]:
+    """Each Lambda function and the logical id of its role."""
+    roles = {}
+    for name, function in _of_type(resources, "AWS::Lambda::Function").items():
+        role = _target(function["Role"])
+        assert role in resources, f"{name}: its role is not in the template, its rights cannot be read"
+        roles[name] = role
+    return roles
+
+
+def _function_statements(resources: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    """Every statement of a function's role (inline, and every policy attached to the role)."""
+    role = _function_roles(resources)[function]
+    return [s for _, owner, s in _identity_policies(resources) if owner == role]
+
+
+# ------------------------------------------------------------------------------------------------
+# Every call the handlers make is allowed, and every S3 and Bedrock grant is needed by a call
+# ------------------------------------------------------------------------------------------------
+
+# The services whose calls are recorded, and the IAM prefixes of their grants. KMS is not among
+# them: the functions never call KMS themselves, S3 does it for them on an SSE-KMS object; those
+# grants exist only with KmsKeyArn (test_kms_key_is_granted_only_when_set_and_only_that_key).
+# SQS, CloudWatch Logs and X-Ray are used with the role by Lambda itself, not by the handler
+# (test_each_function_consumes_only_its_own_queue, test_no_iam_statement_allows_a_wildcard...).
+CHECKED_PREFIXES = ("s3:", "bedrock:")
+NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+
+
+@dataclass(frozen=True)
+class Need:
+    """One IAM authorisation a request needs: an action on a resource, with its condition keys."""
+
+    action: str
+    resource: str  # the ARN
+    context: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One action x one resource of a role statement that names S3 or Bedrock actions."""
+
+    function: str
+    sid: str
+    effect: str
+    action: str
+    resource: str  # ARN pattern, pseudo parameters and parameter defaults filled in
+    condition: str  # the statement's Condition as JSON ("{}" when none)
+
+    def matches(self, need: Need) -> bool:
+        if not fnmatch.fnmatchcase(need.action.lower(), self.action.lower()):
+            return False
+        if not _arn_matches(self.resource, need.resource):
+            return False
+        return _condition_holds(json.loads(self.condition), dict(need.context), self)
+
+
+def _arn_matches(pattern: str, arn: str) -> bool:
+    """IAM's Resource matching: * any characters (slashes included), ? one; case-sensitive."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, arn, re.DOTALL) is not None
+
+
+def _condition_holds(condition: dict[str, Any], context: dict[str, str], grant: Grant) -> bool:
+    """The condition operators the S3 grants may use on a listing's prefix; anything else is refused
+    loudly rather than guessed."""
+    for operator, keys in condition.items():
+        for key, values in keys.items():
+            if operator not in ("StringEquals", "StringLike") or key not in ("s3:prefix", "s3:delimiter"):
+                raise AssertionError(
+                    f"{grant.function}/{grant.sid}: condition {operator} {key} is not understood by "
+                    "test_iam.py; teach _condition_holds what IAM does with it"
+                )
+            if key not in context:
+                return False
+            if operator == "StringEquals" and context[key] not in _as_list(values):
+                return False
+            if operator == "StringLike" and not any(
+                _arn_matches(str(v), context[key]) for v in _as_list(values)
+            ):
+                return False
+    return True
+
+
+def _role_grants(resources: dict[str, Any]) -> list[Grant]:
+    """Every (action, resource) of every S3 or Bedrock statement of each function's role."""
+    variables = _parameter_defaults()
+    bucket_name = _text(resources["DocumentBucket"]["Properties"]["BucketName"], variables)
+    variables |= {"DocumentBucket": bucket_name, "DocumentBucket.Arn": f"arn:aws:s3:::{bucket_name}"}
+    grants = []
+    for function in _function_roles(resources):
+        for statement in _function_statements(resources, function):
+            actions = [a for a in _actions(statement) if a.lower().startswith(CHECKED_PREFIXES)]
+            assert "NotAction" not in statement and "NotResource" not in statement, statement
+            for action in actions:
+                for resource in _as_list(statement["Resource"]):
+                    if (
+                        isinstance(resource, dict)
+                        and "Fn::GetAtt" in resource
+                        and _target(resource) == "DocumentBucket"
+                    ):
+                        resource = variables["DocumentBucket.Arn"]
+                    text = _text(resource, variables)
+                    assert text.startswith("arn:") or text == "*", f"cannot read {resource!r} as an ARN"
+                    condition = json.dumps(statement.get("Condition", {}), sort_keys=True)
+                    grants.append(
+                        Grant(
+                            function, statement.get("Sid", "?"), statement["Effect"], action, text, condition
+                        )
+                    )
+    return grants
+
+
+def _copy_source(text: str) -> tuple[str, str, str | None]:
+    """(bucket, key, version) of CopyObject's CopySource, as a dict (recorded as k=v&...) or as
+    the "bucket/key?versionId=..." string."""
+    if text.startswith(("Bucket=", "Key=", "VersionId=")):
+        fields = dict(item.split("=", 1) for item in text.split("&"))
+        return fields["Bucket"], fields["Key"], fields.get("VersionId")
+    path, _, query = text.lstrip("/").partition("?")
+    bucket, _, key = path.partition("/")
+    return bucket, unquote(key), dict(parse_qsl(query)).get("versionId")
+
+
+def needs(call: Call, bucket_arn: str, model_region: str) -> list[Need]:
+    """The IAM authorisations one recorded call needs, as the S3 and Bedrock docs map them.
+
+    S3 API operations to actions: "Actions, resources, and condition keys for Amazon S3"
+    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html) and
+    "Required permissions for Amazon S3 API operations"
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html):
+    - GetObject / HeadObject: s3:GetObject, or s3:GetObjectVersion with a VersionId. When the key
+      does not exist S3 answers 404 only to a caller that also has s3:ListBucket on the bucket
+      (403 AccessDenied otherwise), and the code relies on telling "not there" from "not allowed":
+      such a call needs s3:ListBucket too
+      (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, API_HeadObject.html).
+    - PutObject: s3:PutObject, + s3:PutObjectTagging with Tagging, s3:PutObjectAcl with an ACL,
+      s3:PutObjectRetention / s3:PutObjectLegalHold with Object Lock settings.
+    - CopyObject: s3:GetObject (s3:GetObjectVersion) on the source and s3:PutObject on the
+      destination. Its TaggingDirective defaults to COPY: copying an object that has tags needs
+      s3:GetObjectTagging on the source and s3:PutObjectTagging on the destination
+      (https://repost.aws/knowledge-center/s3-troubleshoot-copy-between-buckets). Whether an
+      uploader tagged a document is the uploader's choice, so a copy that carries tags needs both
+      whatever the document at hand.
+    - DeleteObject: s3:DeleteObject, or s3:DeleteObjectVersion with a VersionId; a conditional
+      delete with an ETag (If-Match) needs s3:GetObject too
+      (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html).
+    - ListObjectsV2: s3:ListBucket on the bucket ARN, with the condition keys s3:prefix and
+      s3:delimiter set from the request.
+    - Get/PutObjectTagging: s3:Get/PutObjectTagging (the Version form with a VersionId).
+    bedrock-runtime InvokeModel: bedrock:InvokeModel on the foundation model's ARN
+    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonbedrock.html).
+    """
+    p = call.param
+    if call.service == "bedrock-runtime":
+        model = p["modelId"]
+        arn = (
+            model if model.startswith("arn:") else f"arn:aws:bedrock:{model_region}::foundation-model/{model}"
+        )
+        if call.operation in ("InvokeModel", "InvokeModelWithResponseStream"):
+            return [Need(f"bedrock:{call.operation}", arn)]
+        raise AssertionError(f"no IAM mapping for bedrock-runtime {call.operation}: add it to needs()")
+    if call.service != "s3":
+        raise AssertionError(f"no IAM mapping for {call.service}: add the service to needs()")
+
+    def object_arn(bucket: str, key: str) -> str:
+        # The function's own bucket is the template's; any other bucket keeps its own name.
+        name = bucket_arn if bucket == call.bucket_name else f"arn:aws:s3:::{bucket}"
+        return f"{name}/{key}"
+
+    bucket = bucket_arn if p.get("Bucket") == call.bucket_name else f"arn:aws:s3:::{p.get('Bucket')}"
+    versioned = "VersionId" in p
+    op = call.operation
+    if op in ("ListObjectsV2", "ListObjects"):
+        context = tuple(
+            (key, p[param])
+            for key, param in (("s3:prefix", "Prefix"), ("s3:delimiter", "Delimiter"))
+            if param in p
+        )
+        return [Need("s3:ListBucket", bucket, context)]
+    target = object_arn(p["Bucket"], p["Key"])
+    if op in ("GetObject", "HeadObject"):
+        found = [Need("s3:GetObjectVersion" if versioned else "s3:GetObject", target)]
+        return found + ([Need("s3:ListBucket", bucket)] if call.error in NOT_FOUND else [])
+    if op == "PutObject":
+        return [Need("s3:PutObject", target), *_write_extras(p, target, tags_copied=False)]
+    if op == "CopyObject":
+        source_bucket, source_key, source_version = _copy_source(p["CopySource"])
+        source = object_arn(source_bucket, source_key)
+        tags_copied = p.get("TaggingDirective", "COPY") == "COPY"
+        read = [Need("s3:GetObjectVersion" if source_version else "s3:GetObject", source)]
+        if tags_copied:
+            read.append(
+                Need("s3:GetObjectVersionTagging" if source_version else "s3:GetObjectTagging", source)
+            )
+        return [*read, Need("s3:PutObject", target), *_write_extras(p, target, tags_copied)]
+    if op == "DeleteObject":
+        delete = [Need("s3:DeleteObjectVersion" if versioned else "s3:DeleteObject", target)]
+        if p.get("IfMatch", "*") != "*":
+            delete.append(Need("s3:GetObject", target))
+        return delete
+    if op in ("GetObjectTagging", "PutObjectTagging"):
+        verb = op.removesuffix("ObjectTagging")
+        return [Need(f"s3:{verb}ObjectVersionTagging" if versioned else f"s3:{verb}ObjectTagging", target)]
+    raise AssertionError(f"no IAM mapping for s3 {op}: add it to needs() with its documented actions")
+
+
+def _write_extras(p: dict[str, str], target: str, tags_copied: bool) -> list[Need]:
+    extras = []
+    if tags_copied or "Tagging" in p:
+        extras.append(Need("s3:PutObjectTagging", target))
+    if any(k in p for k in ("ACL", "GrantFullControl", "GrantRead", "GrantReadACP", "GrantWriteACP")):
+        extras.append(Need("s3:PutObjectAcl", target))
+    if "ObjectLockMode" in p or "ObjectLockRetainUntilDate" in p:
+        extras.append(Need("s3:PutObjectRetention", target))
+    if "ObjectLockLegalHoldStatus" in p:
+        extras.append(Need("s3:PutObjectLegalHold", target))
+    return extras
+
+
+def _prefix_of(resource: str, bucket_arn: str) -> str:
+    """An object ARN shown by its top-level prefix (bucket/classified/*): one line per prefix."""
+    key = resource.removeprefix(bucket_arn + "/")
+    if key == resource or "/" not in key:
+        return resource
+    return f"{bucket_arn}/{key.split('/')[0]}/*"
+
+
+def _describe(call: Call) -> str:
+    shown = ", ".join(f"{k}={v}" for k, v in call.params)
+    answer = f" -> {call.error}" if call.error else ""
+    return f"{call.function}: {call.service} {call.operation}({shown}){answer}"
+
+
+@pytest.mark.runs_last
+def test_every_call_the_handlers_make_is_allowed_and_every_grant_is_needed(
+    resources: dict[str, Any], request: pytest.FixtureRequest
+) -> None:
+    # Given the S3 and Bedrock calls the handlers made in this session's integration tests
+    calls = RECORDER.calls
+    if not calls:
+        pytest.skip("no handler ran in this session: run it with tests/integration")
+    # And each function's S3 and Bedrock grants (resources as ARNs of the deployed stack)
+    grants = _role_grants(resources)
+    bucket_arn = "arn:aws:s3:::" + _text(
+        resources["DocumentBucket"]["Properties"]["BucketName"], _parameter_defaults()
+    )
+    functions = set(_function_roles(resources))
+    assert {call.function for call in calls} <= functions
+
+    # When checking each authorisation each call needs against its function's role
+    denied: dict[str, set[str]] = {}
+    needed_by: dict[Grant, str] = {}
+    shared: dict[Grant, str] = {}
+    for call in calls:
+        own = [g for g in grants if g.function == call.function]
+        for need in needs(call, bucket_arn, call.region):
+            allowing = [g for g in own if g.effect == "Allow" and g.matches(need)]
+            if not allowing or any(g.effect == "Deny" and g.matches(need) for g in own):
+                reason = f"{call.function} needs {need.action} on {_prefix_of(need.resource, bucket_arn)}" + (
+                    f" with {dict(need.context)}" if need.context else ""
+                )
+                denied.setdefault(reason, set()).add(_describe(call))
+            elif len(allowing) == 1:
+                needed_by.setdefault(allowing[0], _describe(call))
+            else:
+                for grant in allowing:
+                    shared.setdefault(grant, _describe(call))
+
+    # Then the role allows every one of them (IAM would answer AccessDenied otherwise)
+    problems = [
+        f"DENIED {reason}: {len(examples)} call(s), e.g. {sorted(examples)[0]}"
+        for reason, examples in sorted(denied.items())
+    ]
+    # And, when every integration test ran and passed, every grant is needed by a call: a grant
+    # that allows no recorded call, or only calls that other grants allow too, can go.
+    complete, why_not = integration_run_is_complete(request.session)
+    if complete:
+        for grant in grants:
+            if grant.effect != "Allow" or grant in needed_by:
+                continue
+            where = f"{grant.function}/{grant.sid}: {grant.action} on {grant.resource}"
+            if grant in shared:
+                problems.append(f"UNNEEDED {where}: every call it allows is allowed by another grant too")
+            else:
+                problems.append(f"UNUSED {where}: no handler call needs it")
+    assert problems == [], "\n".join(problems)
+    if not complete:
+        pytest.skip(f"calls all allowed; grants not checked for use: {why_not}")
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (
+            Call(
+                "F",
+                "s3",
+                "CopyObject",
+                (
+                    ("Bucket", "b"),
+                    ("CopySource", "Bucket=b&Key=inbox/a b.png"),
+                    ("Key", "classified/x/a b.png"),
+                ),
+                "us-east-1",
+                "b",
+                None,
+            ),
+            {
+                ("s3:GetObject", "B/inbox/a b.png"),
+                ("s3:GetObjectTagging", "B/inbox/a b.png"),
+                ("s3:PutObject", "B/classified/x/a b.png"),
+                ("s3:PutObjectTagging", "B/classified/x/a b.png"),
+            },
+        ),
+        (
+            Call(
+                "F",
+                "s3",
+                "DeleteObject",
+                (("Bucket", "b"), ("IfMatch", '"e1"'), ("Key", "inbox/a")),
+                "us-east-1",
+                "b",
+                None,
+            ),
+            {("s3:DeleteObject", "B/inbox/a"), ("s3:GetObject", "B/inbox/a")},
+        ),
+        (
+            Call(
+                "F",
+                "s3",
+                "DeleteObject",
+                (("Bucket", "b"), ("Key", "index/s"), ("VersionId", "v1")),
+                "us-east-1",
+                "b",
+                None,
+            ),
+            {("s3:DeleteObjectVersion", "B/index/s")},
+        ),
+        (
+            Call(
+                "F", "s3", "HeadObject", (("Bucket", "b"), ("Key", "classified/x/a")), "us-east-1", "b", "404"
+            ),
+            {("s3:GetObject", "B/classified/x/a"), ("s3:ListBucket", "B")},
+        ),
+        (
+            Call("F", "s3", "GetObject", (("Bucket", "other"), ("Key", "k")), "us-east-1", "b", None),
+            {("s3:GetObject", "arn:aws:s3:::other/k")},
+        ),
+        (
+            Call(
+                "F",
+                "bedrock-runtime",
+                "InvokeModel",
+                (("modelId", "amazon.titan-embed-image-v1"),),
+                "eu-west-1",
+                "b",
+                None,
+            ),
+            {
+                (
+                    "bedrock:InvokeModel",
+                    "arn:aws:bedrock:eu-west-1::foundation-model/amazon.titan-embed-image-v1",
+                )
+            },
+        ),
+    ],
+)
+def test_each_call_needs_the_actions_the_s3_and_bedrock_docs_name(
+    call: Call, expected: set[tuple[str, str]]
+) -> None:
+    # Given a recorded call on the function's bucket ("b", written "B" for its ARN here)
+    # When mapping it to IAM authorisations, then they are the documented ones
+    assert {(n.action, n.resource) for n in needs(call, "B", call.region)} == expected
+
+
+def test_a_listing_needs_list_bucket_with_its_prefix_as_condition_key() -> None:
+    # Given a listing of classified/ by folder
+    call = Call(
+        "F",
+        "s3",
+        "ListObjectsV2",
+        (("Bucket", "b"), ("Delimiter", "/"), ("Prefix", "classified/")),
+        "us-east-1",
+        "b",
+        None,
+    )
+    # Then it needs s3:ListBucket on the bucket, with s3:prefix and s3:delimiter as the request sets them
+    [need] = needs(call, "B", "us-east-1")
+    assert (need.action, need.resource, dict(need.context)) == (
+        "s3:ListBucket",
+        "B",
+        {"s3:prefix": "classified/", "s3:delimiter": "/"},
+    )
+    # And a grant conditioned on another prefix does not allow it, one on this prefix does
+    grant = Grant(
+        "F", "S", "Allow", "s3:ListBucket", "B", json.dumps({"StringLike": {"s3:prefix": "index/*"}})
+    )
+    assert not grant.matches(need)
+    grant = Grant(
+        "F", "S", "Allow", "s3:ListBucket", "B", json.dumps({"StringLike": {"s3:prefix": "classified/*"}})
+    )
+    assert grant.matches(need)
+
+
+def test_only_calls_the_library_makes_inside_a_handler_are_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    import iam_calls
+    from botocore.stub import Stubber
+
+    from docclass.store import ObjectStore
+
+    # Given a fresh recorder and an S3 client whose answers are stubbed (no network)
+    recorder = iam_calls.CallRecorder()
+    monkeypatch.setattr(iam_calls, "RECORDER", recorder)
+    monkeypatch.setenv("BUCKET_NAME", "b")
+    client = boto3.client("s3", region_name="us-east-1")
+    store = ObjectStore("b", client)
+    with Stubber(client) as stubber:
+        for key in ("setup", "handler", "fake"):
+            stubber.add_response(
+                "head_object", {"ETag": '"e"', "ContentLength": 1}, {"Bucket": "b", "Key": key}
+            )
+
+        # When the test itself calls S3, then a handler's code, then a test fake from inside a handler
+        store.head("setup")
+        iam_calls.running_as("GalleryFunction", store.head)("handler")
+        iam_calls.running_as("GalleryFunction", lambda: store.head("fake"))()
+
+    # Then only the handler's own call is recorded, for its function, with what IAM needs to know
+    assert recorder.calls == [
+        iam_calls.Call(
+            "GalleryFunction",
+            "s3",
+            "HeadObject",
+            (("Bucket", "b"), ("Key", "handler")),
+            "us-east-1",
+            "b",
+            None,
+        )
+    ]
+
+
+# ------------------------------------------------------------------------------------------------
+# IAM: no "*" resource and no wildcard action beyond what AWS requires
+# ------------------------------------------------------------------------------------------------
+
+# Actions that may be granted on Resource "*", each with the reason.
+STAR_RESOURCE_ALLOWED = {
+    action: (
+        "X-Ray defines no resource type for this action (Service Authorization Reference, 'Actions, "
+        "resources, and condition keys for AWS X-Ray'): it accepts no resource-level permission, so IAM "
+        "requires Resource '*'. Tracing: Active needs it to send segments and read sampling rules."
+    )
+    for action in (
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+        "xray:GetSamplingStatisticSummaries",
+    )
+}
+# Wildcard actions that may be granted (Allow); none is needed.
+WILDCARD_ACTIONS_ALLOWED: dict[str, str] = {}
+# Statements left out of the wildcard checks, with the reason.
+EXCLUDED_EFFECTS = {
+    "Deny": (
+        "a Deny only takes rights away, so a wildcard there widens what is refused: the TLS-only bucket "
+        "and queue policies deny s3:* / sqs:* to every principal on a request without TLS"
+    ),
+}
+
+
+def _wildcard_resource(resource: Any) -> bool:
+    """Resource "*", or an ARN with a wildcard in its partition, service, region or account, or in
+    the first character of its resource part (arn:aws:s3:::*, arn:aws:sqs:*:*:*, ...). A wildcard at
+    the end of a named path (bucket/prefix/*) is how IAM names the objects under a prefix: allowed."""
+    text = _text(resource)
+    if text.strip() == "*":
+        return True
+    fields = text.split(":", 5)
+    if len(fields) == 6 and fields[0] == "arn":
+        return any(_has_wildcard(field) for field in fields[1:5]) or fields[5][:1] in ("*", "?")
+    return False
+
+
+def test_no_iam_statement_allows_a_wildcard_beyond_what_aws_requires(resources: dict[str, Any]) -> None:
+    # Given every statement of every identity policy (roles' inline policies, IAM policies and managed
+    # policies in the stack) and of every resource policy (bucket and queue policies)
+    statements = [(owner, s) for owner, _, s in _identity_policies(resources)]
+    statements += list(_resource_policies(resources))
+    assert statements
+
+    problems = []
+    for owner, statement in statements:
+        # When leaving out the Deny statements (EXCLUDED_EFFECTS says why)
+        if statement["Effect"] in EXCLUDED_EFFECTS:
+            continue
+        sid = f"{owner}/{statement.get('Sid', '?')}"
+        actions = _actions(statement)
+
+        # Then no Allow is written the other way round (everything except ...)
+        if "NotAction" in statement or "NotResource" in statement or "NotPrincipal" in statement:
+            problems.append(
+                f"{sid}: NotAction/NotResource/NotPrincipal in an Allow grants all that is not named"
+            )
+        # And no action is a wildcard (*, s3:*, s3:Get*) unless listed with its reason
+        for action in actions:
+            if _has_wildcard(action) and action not in WILDCARD_ACTIONS_ALLOWED:
+                problems.append(f"{sid}: wildcard action {action!r}")
+        # And Resource "*" (or an ARN open in account, region or service) names only actions that
+        # accept no other resource
+        if any(_wildcard_resource(r) for r in _as_list(statement.get("Resource", []))):
+            for action in actions:
+                if action not in STAR_RESOURCE_ALLOWED:
+                    problems.append(f"{sid}: {action!r} on every resource ({statement['Resource']!r})")
+        # And no resource policy allows anyone at all
+        principal = statement.get("Principal")
+        if principal is not None and "*" in json.dumps(principal):
+            problems.append(f"{sid}: allows the principal {principal!r}")
+
+    assert problems == [], "\n".join(problems)
+
+
+def test_roles_attach_no_aws_managed_policy_this_test_cannot_read(resources: dict[str, Any]) -> None:
+    # Given the managed policies attached to each role (SAM attaches AWSLambdaSQSQueueExecutionRole and
+    # AWSLambdaBasicExecutionRole to the roles it generates: both grant their actions on "*")
+    for name, role in _of_type(resources, "AWS::IAM::Role").items():
+        for arn in role.get("ManagedPolicyArns", []):
+            # Then each one is a policy of this stack, whose statements the test above reads
+            assert _target(arn) in resources, (
+                f"{name} attaches {arn!r}: its statements cannot be checked offline; "
+                "write the statements in the template instead"
+            )
+
+
+def test_bedrock_invoke_model_is_granted_only_on_the_embedding_model(resources: dict[str, Any]) -> None:
+    # Given every Allow statement whose actions cover any Bedrock action (bedrock:* would count)
+    bedrock = [
+        (owner, statement)
+        for owner, _, statement in _identity_policies(resources)
+        if statement["Effect"] == "Allow"
+        and (
+            _grants(_actions(statement), "bedrock:InvokeModel")
+            or any(action.lower().startswith("bedrock:") for action in _actions(statement))
+        )
+    ]
+    assert bedrock, "no role may call Bedrock: the functions could not embed"
+
+    for owner, statement in bedrock:
+        # Then each grants InvokeModel only, named exactly
+        assert _actions(statement) == ["bedrock:InvokeModel"], (owner, statement)
+        # On the one foundation model that the EmbeddingModelId parameter names, in this region
+        assert _as_list(statement["Resource"]) == [
+            {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${EmbeddingModelId}"}
+        ], (owner, statement)
+
+
+# ------------------------------------------------------------------------------------------------
+# SQS and KMS: what Lambda and S3 use the roles for, beyond the handlers' own calls
+# ------------------------------------------------------------------------------------------------
+
+
+def test_each_function_consumes_only_its_own_queue(resources: dict[str, Any]) -> None:
+    # Given each function and the queue its event source mapping reads (Lambda polls the queue with
+    # the function's role: those calls are the service's, not the handler's, and are not recorded)
+    for mapping in _of_type(resources, "AWS::Lambda::EventSourceMapping").values():
+        function = _target(mapping["FunctionName"])
+        own_queue = _target(mapping["EventSourceArn"])
+        assert function is not None and own_queue is not None
+
+        # When collecting the queues its role may act on ("*" or a literal ARN counts as itself)
+        queues: set[str] = set()
+        for statement in _function_statements(resources, function):
+            if any(action.startswith("sqs:") for action in _actions(statement)):
+                for resource in _as_list(statement["Resource"]):
+                    target = _target(resource)
+                    queues.add(target if target in resources else _text(resource))
+
+        # Then that is its own queue and no other
+        assert queues == {own_queue}, function
+
+
+KMS_KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+# What each function needs on the key: S3 decrypts an SSE-KMS object for GetObject / CopyObject
+# with the caller's kms:Decrypt; ClassifyFunction's copy is encrypted with the same key, which needs
+# kms:GenerateDataKey. S3 makes these KMS calls itself, so no handler call records them.
+KMS_GRANTS = {
+    "GalleryFunctionRole": {"kms:Decrypt"},
+    "ClassifyFunctionRole": {"kms:Decrypt", "kms:GenerateDataKey"},
+}
+
+
+@pytest.mark.parametrize("role", sorted(KMS_GRANTS))
+def test_kms_key_is_granted_only_when_set_and_only_that_key(resources: dict[str, Any], role: str) -> None:
+    # Given the statements that mention KMS and apply to the role, with the condition of their policy
+    found = [
+        (resources[owner].get("Condition"), statement)
+        for owner, applies_to, statement in _identity_policies(resources)
+        if applies_to == role and "kms:" in json.dumps(statement)
+    ]
+    # Then it is one statement in a policy created only when KmsKeyArn is set
+    [(condition, granted)] = found
+    assert condition == "GrantKmsKey"
+    # And it allows what the function needs on the one key named by the parameter
+    assert granted["Effect"] == "Allow"
+    assert set(_actions(granted)) == KMS_GRANTS[role]
+    assert granted["Resource"] == {"Ref": "KmsKeyArn"}
