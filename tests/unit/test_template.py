@@ -269,3 +269,27 @@ def test_replaced_index_snapshots_do_not_linger_as_noncurrent_versions(resources
     )
     assert days <= 1
     assert any(r.get("ExpiredObjectDeleteMarker") for r in rules)
+
+
+def test_every_checkov_skip_gives_its_reason_once_and_refers_to_it():
+    # given the reasons stated once in the template's header: "# NAME (CKV_AWS_N, ...): why"
+    text = DEFAULT_TEMPLATE.read_text(encoding="utf-8")
+    stated = dict(re.findall(r"^# ([A-Z-]+) \((CKV_AWS_\d+)", text, flags=re.M))
+    # when every skip of every resource is read
+    skips = [
+        (name, skip["id"], skip.get("comment", ""))
+        for name, resource in load_template()["Resources"].items()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+    # then each names a stated reason for that very check, or gives its own (a skip used once)
+    assert skips
+    for name, check, comment in skips:
+        reason = comment.split(":", 1)[0]
+        if reason in stated:
+            assert stated[reason] == check, (name, check, comment)
+        else:
+            assert len(comment) > 80, f"{name} skips {check} without a reason"
+    # and each stated reason is stated once, and used
+    for reason in stated:
+        assert text.count(f"# {reason} (") == 1
+        assert any(c.startswith(reason + ":") for _, _, c in skips), f"{reason} is stated but no skip uses it"
