@@ -1,10 +1,10 @@
 """Make moto behave like S3 where docclass depends on it, for the local stack and the tests.
 
 moto 5 checks If-Match / If-None-Match and then writes, with nothing between the two: two
-threads holding the same ETag can both "win" the index pointer swap, which real S3 never allows
-("exactly one of two racing conditional writers wins, the other gets 412, or 409
-ConditionalRequestConflict while the first is in flight":
-https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html). moto 5.2 also
+threads holding the same ETag can both "win" the index pointer swap, which real S3 never allows:
+of two conditional writes of one key, one wins and the other gets 412 Precondition Failed (or 409
+ConditionalRequestConflict while the first is still in flight), per
+https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html. moto 5.2 also
 makes an object visible (and notifies) before it sets the object's metadata, and an overwrite or
 delete closes the replaced object's buffer at once (`_VersionedKeyStore.setlist` / `pop` call
 `FakeKey.dispose`), so a GET or a CopyObject source read racing with it fails with "I/O operation on
@@ -34,6 +34,13 @@ permanent delete of a version, even while a newer version stays current, and eve
 versioned bucket names its object version:
 https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-event-types-and-destinations.html
 https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html
+
+One fix is for SQS's guarantee that a message stays from its send to its delete, and no longer:
+moto's `Queue.delete_message` copies the queue's message list without the deleted message and
+assigns the copy, without the lock `send_message` appends under. A message sent meanwhile landed in
+the list being replaced and was lost; of two deletes at once, the later assignment brought back the
+message the other had deleted, in flight for the visibility timeout (the local stack's drain then
+waited for it in vain). The delete now holds that lock; sends and receives stay as they were.
 
 Two fixes are for speed only. moto builds a queue's whole attribute dict, which counts every
 message in the queue, where it needs one attribute: ReceiveMessage for each message it returns (its
@@ -224,6 +231,16 @@ def _versioned_delete_events(original: Any) -> Any:
     return wrapped
 
 
+def _delete_under_the_queues_lock(original: Any) -> Any:
+    def delete_message(queue: Any, *args: Any, **kwargs: Any) -> Any:
+        with queue._messages_lock:  # what send_message appends under (a Condition on an RLock)
+            return original(queue, *args, **kwargs)
+
+    wrapped: Any = functools.wraps(original)(delete_message)
+    wrapped._docclass_atomic = True
+    return wrapped
+
+
 def _retention_check_in_constant_time(original: Any) -> Any:
     from moto.core import utils
 
@@ -268,8 +285,8 @@ def _attributes_while_sending(original: property) -> property:
 
 def make_moto_behave_like_s3() -> None:
     """Patch moto's S3 object requests to take turns per key, CopyObject to honour
-    x-amz-copy-source-if-match, versioned deletes to notify as S3 does, and SQS's send and receive
-    to stop counting the queue (idempotent)."""
+    x-amz-copy-source-if-match, versioned deletes to notify as S3 does, SQS's delete to keep a message sent meanwhile, and
+    SQS's send and receive to stop counting the queue (idempotent)."""
     from moto.s3 import notifications
     from moto.s3.models import FakeKey, S3Backend
     from moto.s3.responses import S3Response
@@ -280,6 +297,8 @@ def make_moto_behave_like_s3() -> None:
         SQSBackend.is_message_valid_based_on_retention_period = _retention_check_in_constant_time(check)  # type: ignore[method-assign]
     if not getattr(SQSBackend.send_message, "_docclass_atomic", False):
         SQSBackend.send_message = _sending_without_counting(SQSBackend.send_message)  # type: ignore[method-assign]
+    if not getattr(Queue.delete_message, "_docclass_atomic", False):
+        Queue.delete_message = _delete_under_the_queues_lock(Queue.delete_message)  # type: ignore[method-assign]
     if not getattr(Queue.attributes.fget, "_docclass_atomic", False):  # type: ignore[attr-defined]
         Queue.attributes = _attributes_while_sending(Queue.attributes)  # type: ignore[assignment,method-assign,arg-type]
 
