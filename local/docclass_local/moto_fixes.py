@@ -55,6 +55,7 @@ from __future__ import annotations
 import functools
 import itertools
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -62,13 +63,13 @@ from typing import Any
 
 
 class KeyLocks:
-    """One re-entrant lock per (bucket, key), made on first use and kept (a few bytes per key)."""
+    """One re-entrant lock per (bucket, key), made on first use and gone once no request holds it."""
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._locks: dict[tuple[str, str], threading.RLock] = {}
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], Any] = weakref.WeakValueDictionary()
 
-    def of(self, bucket: str, key: str) -> threading.RLock:
+    def of(self, bucket: str, key: str) -> Any:
         """The lock of one key."""
         with self._guard:
             lock = self._locks.get((bucket, key))
@@ -285,8 +286,8 @@ def _attributes_while_sending(original: property) -> property:
 
 def make_moto_behave_like_s3() -> None:
     """Patch moto's S3 object requests to take turns per key, CopyObject to honour
-    x-amz-copy-source-if-match, versioned deletes to notify as S3 does, SQS's delete to keep a message sent meanwhile, and
-    SQS's send and receive to stop counting the queue (idempotent)."""
+    x-amz-copy-source-if-match, versioned deletes to notify as S3 does, SQS's delete to keep a
+    message sent meanwhile, and SQS's send and receive to stop counting the queue (idempotent)."""
     from moto.s3 import notifications
     from moto.s3.models import FakeKey, S3Backend
     from moto.s3.responses import S3Response
