@@ -1,10 +1,19 @@
 """Make moto behave like S3 where docclass depends on it, for the local stack and the tests.
 
-moto 5 checks If-Match / If-None-Match and then writes, with no lock between the two: two
-threads holding the same ETag can both "win" the index pointer swap, which real S3 never allows
-(one of them gets 412). Concurrent requests on keys can also trip over each other's temporary
-buffers ("I/O operation on closed file"). Serialising moto's object-level requests restores S3's
-guarantees; the local stack does not need their parallelism.
+moto 5 checks If-Match / If-None-Match and then writes, with nothing between the two: two
+threads holding the same ETag can both "win" the index pointer swap, which real S3 never allows:
+of two conditional writes of one key, one wins and the other gets 412 Precondition Failed (or 409
+ConditionalRequestConflict while the first is still in flight), per
+https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html. moto 5.2 also
+makes an object visible (and notifies) before it sets the object's metadata, and an overwrite or
+delete closes the replaced object's buffer at once (`_VersionedKeyStore.setlist` / `pop` call
+`FakeKey.dispose`), so a GET or a CopyObject source read racing with it fails with "I/O operation on
+closed file". So each object-level request holds a lock of the key it names (and of a CopyObject's
+source) while it runs: requests on one key take turns, as S3 applies them one at a time; requests on
+different keys run in parallel, and nothing spans two requests, so a writer's read-modify-write
+(load the pointer, then swap it) still races as it does on S3. `FakeKey.etag` is computed lazily by
+reading the object's buffer without the key's own lock: a listing and the PUT that made the object
+could read it at once and cache a digest of part of the bytes; it now takes that lock.
 
 moto also ignores CopyObject's `x-amz-copy-source-if-match`, which S3 answers with 412 when the
 source has changed; docclass relies on it to never route bytes it did not classify. And it ignores
@@ -15,8 +24,8 @@ never overwrite a routed document. (moto 5.2 does honour DeleteObject's If-Match
 ETag, 404 when the key has no current version, as S3 does.)
 
 And moto's S3 event notifications carry no `sequencer`, which S3 always sets on PUT and DELETE
-events and docclass uses to order changes of one key: add one from a counter, increasing in the
-order the (serialised) writes happen, as S3's are per key.
+events and docclass uses to order changes of one key: add one from a counter, drawn while the write
+holds its key's lock, so that it increases in the order the writes of one key happen, as S3's do.
 
 In a versioned bucket moto sends no event for a delete that writes a delete marker, and for a
 delete of one version only when it was the key's last version; its records carry no `versionId`.
@@ -25,6 +34,13 @@ permanent delete of a version, even while a newer version stays current, and eve
 versioned bucket names its object version:
 https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-event-types-and-destinations.html
 https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html
+
+One fix is for SQS's guarantee that a message stays from its send to its delete, and no longer:
+moto's `Queue.delete_message` copies the queue's message list without the deleted message and
+assigns the copy, without the lock `send_message` appends under. A message sent meanwhile landed in
+the list being replaced and was lost; of two deletes at once, the later assignment brought back the
+message the other had deleted, in flight for the visibility timeout (the local stack's drain then
+waited for it in vain). The delete now holds that lock; sends and receives stay as they were.
 
 Two fixes are for speed only. moto builds a queue's whole attribute dict, which counts every
 message in the queue, where it needs one attribute: ReceiveMessage for each message it returns (its
@@ -39,24 +55,90 @@ from __future__ import annotations
 import functools
 import itertools
 import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-_LOCK = threading.RLock()
+
+class KeyLocks:
+    """One re-entrant lock per (bucket, key), made on first use and gone once no request holds it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], Any] = weakref.WeakValueDictionary()
+
+    def of(self, bucket: str, key: str) -> Any:
+        """The lock of one key."""
+        with self._guard:
+            lock = self._locks.get((bucket, key))
+            if lock is None:
+                lock = self._locks[(bucket, key)] = threading.RLock()
+            return lock
+
+    @contextmanager
+    def holding(self, *names: tuple[str, str]) -> Iterator[None]:
+        """Hold the locks of these keys, taken in one global order so two requests never deadlock."""
+        locks = [self.of(bucket, key) for bucket, key in sorted(set(names))]
+        for lock in locks:
+            lock.acquire()
+        try:
+            yield
+        finally:
+            for lock in reversed(locks):
+                lock.release()
+
+
+KEY_LOCKS = KeyLocks()
+
+
+def _source_of_copy(headers: Any) -> tuple[str, str] | None:
+    """(bucket, key) named by x-amz-copy-source, None when the request is no copy."""
+    from urllib.parse import unquote, urlparse
+
+    source = headers.get("x-amz-copy-source")
+    if not source:
+        return None
+    if isinstance(source, bytes):
+        source = source.decode("utf-8")
+    bucket, _, key = unquote(urlparse(source).path).lstrip("/").partition("/")
+    return bucket, key
+
+
+def _one_request_per_key(original: Any) -> Any:
+    def key_response(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # Runs after setup_class: the bucket and key are parsed as moto's own handler parses them.
+        names = [(self.bucket_name, self.parse_key_name())]
+        source = _source_of_copy(self.headers)
+        if source is not None:
+            names.append(source)
+        with KEY_LOCKS.holding(*names):
+            return original(self, *args, **kwargs)
+
+    wrapped: Any = functools.wraps(original)(key_response)
+    wrapped._docclass_atomic = True
+    return wrapped
+
+
+def _etag_under_the_objects_lock(original: property) -> property:
+    def etag(key: Any) -> str:
+        with key.lock:  # the lock FakeKey.value takes around its own seek and read
+            return original.fget(key)  # type: ignore[misc]
+
+    wrapped = property(functools.wraps(original.fget)(etag))  # type: ignore[arg-type]
+    wrapped.fget._docclass_atomic = True  # type: ignore[union-attr]
+    return wrapped
 
 
 def _copy_source_if_match(original: Any) -> Any:
-    from urllib.parse import unquote, urlparse
-
     from moto.s3.exceptions import PreconditionFailed
 
     def copy_object(self: Any) -> Any:
         expected = self.headers.get("x-amz-copy-source-if-match")
-        if expected:
-            source = self.headers.get("x-amz-copy-source")
-            if isinstance(source, bytes):
-                source = source.decode("utf-8")
-            bucket, key = unquote(urlparse(source).path).lstrip("/").split("/", 1)
+        source = _source_of_copy(self.headers)
+        if expected and source is not None:
+            bucket, key = source
             current = self.backend.get_object(bucket, key)
             if current is not None and current.etag.strip('"') != expected.strip('"'):
                 raise PreconditionFailed("x-amz-copy-source-If-Match")
@@ -120,6 +202,14 @@ def _versioned_delete_events(original: Any) -> Any:
     def delete_object(
         self: Any, bucket_name: str, key_name: str, version_id: str | None = None, *args: Any, **kwargs: Any
     ) -> Any:
+        # DeleteObjects (a bucket-level request) deletes key after key through here: each holds its
+        # key's lock as a DeleteObject does (re-entrant: a DeleteObject holds it already).
+        with KEY_LOCKS.holding((bucket_name, key_name)):
+            return _delete(self, bucket_name, key_name, version_id, *args, **kwargs)
+
+    def _delete(
+        self: Any, bucket_name: str, key_name: str, version_id: str | None, *args: Any, **kwargs: Any
+    ) -> Any:
         bucket = self.get_bucket(bucket_name)
         if not bucket.is_versioned:
             return original(self, bucket_name, key_name, version_id, *args, **kwargs)
@@ -138,6 +228,16 @@ def _versioned_delete_events(original: Any) -> Any:
         return success, meta
 
     wrapped: Any = functools.wraps(original)(delete_object)
+    wrapped._docclass_atomic = True
+    return wrapped
+
+
+def _delete_under_the_queues_lock(original: Any) -> Any:
+    def delete_message(queue: Any, *args: Any, **kwargs: Any) -> Any:
+        with queue._messages_lock:  # what send_message appends under (a Condition on an RLock)
+            return original(queue, *args, **kwargs)
+
+    wrapped: Any = functools.wraps(original)(delete_message)
     wrapped._docclass_atomic = True
     return wrapped
 
@@ -185,11 +285,11 @@ def _attributes_while_sending(original: property) -> property:
 
 
 def make_moto_behave_like_s3() -> None:
-    """Patch moto's S3 request handlers to run one at a time, CopyObject to honour
-    x-amz-copy-source-if-match, versioned deletes to notify as S3 does, and SQS's send and receive
-    to stop counting the queue (idempotent)."""
+    """Patch moto's S3 object requests to take turns per key, CopyObject to honour
+    x-amz-copy-source-if-match, versioned deletes to notify as S3 does, SQS's delete to keep a
+    message sent meanwhile, and SQS's send and receive to stop counting the queue (idempotent)."""
     from moto.s3 import notifications
-    from moto.s3.models import S3Backend
+    from moto.s3.models import FakeKey, S3Backend
     from moto.s3.responses import S3Response
     from moto.sqs.models import Queue, SQSBackend
 
@@ -198,6 +298,8 @@ def make_moto_behave_like_s3() -> None:
         SQSBackend.is_message_valid_based_on_retention_period = _retention_check_in_constant_time(check)  # type: ignore[method-assign]
     if not getattr(SQSBackend.send_message, "_docclass_atomic", False):
         SQSBackend.send_message = _sending_without_counting(SQSBackend.send_message)  # type: ignore[method-assign]
+    if not getattr(Queue.delete_message, "_docclass_atomic", False):
+        Queue.delete_message = _delete_under_the_queues_lock(Queue.delete_message)  # type: ignore[method-assign]
     if not getattr(Queue.attributes.fget, "_docclass_atomic", False):  # type: ignore[attr-defined]
         Queue.attributes = _attributes_while_sending(Queue.attributes)  # type: ignore[assignment,method-assign,arg-type]
 
@@ -211,15 +313,7 @@ def make_moto_behave_like_s3() -> None:
     if not getattr(S3Response.copy_object, "_docclass_atomic", False):
         S3Response.copy_object = _copy_source_if_match(S3Response.copy_object)  # type: ignore[method-assign]
 
-    for name in ("key_response", "bucket_response"):
-        original = getattr(S3Response, name)
-        if getattr(original, "_docclass_atomic", False):
-            continue
-
-        def serialised(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with _LOCK:
-                return _original(self, *args, **kwargs)
-
-        functools.update_wrapper(serialised, original)
-        serialised._docclass_atomic = True  # type: ignore[attr-defined]
-        setattr(S3Response, name, serialised)
+    if not getattr(S3Response._key_response, "_docclass_atomic", False):
+        S3Response._key_response = _one_request_per_key(S3Response._key_response)  # type: ignore[method-assign]
+    if not getattr(FakeKey.etag.fget, "_docclass_atomic", False):  # type: ignore[attr-defined]
+        FakeKey.etag = _etag_under_the_objects_lock(FakeKey.etag)  # type: ignore[assignment,method-assign,arg-type]

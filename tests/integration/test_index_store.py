@@ -136,6 +136,66 @@ def test_concurrent_writers_from_threads_lose_no_update(s3):
     )
 
 
+class UnconditionalStore(ObjectStore):
+    """An ObjectStore that drops If-Match / If-None-Match from every PUT: a pointer swap without
+    its condition, to show that the race below catches the update it loses."""
+
+    def put(self, key, body, *, if_match=None, if_none_match=None, **kwargs):  # type: ignore[no-untyped-def]
+        return super().put(key, body, **kwargs)
+
+
+def two_writers_after_the_same_pointer(
+    s3, store_type=ObjectStore, *, existing: bool
+) -> tuple[set[str], list[int]]:
+    """Two writers that both load the pointer before either swaps it (a barrier in their first
+    apply), each adding one example; the keys the index then holds, and each writer's attempts."""
+    if existing:
+        IndexRepository(ObjectStore(BUCKET, s3), "test-model", DIM).commit(upsert("gallery/a/base.png"))
+    both_loaded = threading.Barrier(2)
+    attempts = [0, 0]
+
+    def writer(slot: int) -> None:
+        repo = IndexRepository(store_type(BUCKET, s3), "test-model", DIM, sleep=lambda _: None)
+        first_apply = [True]
+
+        def apply(index: GalleryIndex) -> bool:
+            if first_apply[0]:
+                first_apply[0] = False
+                both_loaded.wait(30)  # both hold the same pointer now; neither has swapped
+            return upsert(f"gallery/w{slot}/mine.png")(index)
+
+        attempts[slot] = repo.commit(apply).attempts
+
+    threads = [threading.Thread(target=writer, args=(slot,)) for slot in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    index, _ = IndexRepository(ObjectStore(BUCKET, s3), "test-model", DIM).load()
+    return {e.key for e in index.entries()}, attempts
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["first-pointer", "pointer-swap"])
+def test_two_writers_that_loaded_the_same_pointer_both_land(s3, existing):
+    # given two writers that loaded the same pointer (or none yet) before either swapped it
+    # when both commit
+    keys, attempts = two_writers_after_the_same_pointer(s3, existing=existing)
+    # then one swap won, the other got 412, reloaded and re-applied: both examples are in the index
+    assert {"gallery/w0/mine.png", "gallery/w1/mine.png"} <= keys
+    assert sorted(attempts) == [1, 2]
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["first-pointer", "pointer-swap"])
+def test_the_writers_race_catches_the_update_an_unconditional_swap_loses(s3, existing):
+    # given the same race, with writers whose pointer PUT carries no If-Match / If-None-Match
+    # when both commit
+    keys, attempts = two_writers_after_the_same_pointer(s3, UnconditionalStore, existing=existing)
+    # then both swaps "won" and the second overwrote the first: one example is lost
+    assert attempts == [1, 1]
+    assert len({"gallery/w0/mine.png", "gallery/w1/mine.png"} & keys) == 1
+
+
 def test_changed_since_tells_a_new_pointer_from_the_one_in_hand(repo, s3):
     assert not repo.changed_since(None)  # no index yet, none now
     repo.commit(upsert("gallery/a/1.png"))

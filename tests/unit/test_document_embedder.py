@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -53,10 +53,24 @@ class CountingCache:
         self.stored[digest] = vector
 
 
-def embed_twice_at_once(model: GatedEmbedder, cache: CountingCache, data: bytes) -> list[object]:
-    """Two threads embed the same bytes; the second starts while the first is inside the model."""
+def embed_twice_at_once(
+    monkeypatch: pytest.MonkeyPatch, model: GatedEmbedder, cache: CountingCache, data: bytes
+) -> list[object]:
+    """Two threads embed the same bytes; the second starts while the first is inside the model,
+    and the model answers only once the second is waiting for the first's call."""
     embedder = DocumentEmbedder(model, cache)  # type: ignore[arg-type]
     results: list[object] = [None, None]
+    # DocumentEmbedder's module keeps the call other threads wait for in a _Pending; a thread that
+    # asks for its result has missed the cache and is waiting for that call.
+    pending = inspect.getmodule(DocumentEmbedder)._Pending  # type: ignore[union-attr]
+    wait_for_result = pending.result
+    waiting = threading.Event()
+
+    def result(self: object) -> np.ndarray:
+        waiting.set()
+        return wait_for_result(self)
+
+    monkeypatch.setattr(pending, "result", result)
 
     def run(slot: int) -> None:
         try:
@@ -69,29 +83,26 @@ def embed_twice_at_once(model: GatedEmbedder, cache: CountingCache, data: bytes)
     assert model.entered.wait(10)
     second = threading.Thread(target=run, args=(1,))
     second.start()
-    deadline = time.monotonic() + 10
-    while cache.gets < 2 and time.monotonic() < deadline:  # the second has missed the cache...
-        time.sleep(0.01)
-    time.sleep(0.2)  # ...and is now waiting for the first's call
+    assert waiting.wait(10)
     model.release.set()
     first.join(10)
     second.join(10)
     return results
 
 
-def test_the_same_bytes_at_once_make_one_model_call():
+def test_the_same_bytes_at_once_make_one_model_call(monkeypatch):
     model, cache = GatedEmbedder(), CountingCache()
     data = draw_page("letter")
-    first, second = embed_twice_at_once(model, cache, data)
+    first, second = embed_twice_at_once(monkeypatch, model, cache, data)
     assert model.calls == 1
     assert not first.cache_hit and second.cache_hit  # type: ignore[attr-defined]
     assert np.array_equal(first.vector, second.vector)  # type: ignore[attr-defined]
     assert set(cache.stored) == {content_hash(data)}
 
 
-def test_the_waiting_thread_gets_the_calls_error():
+def test_the_waiting_thread_gets_the_calls_error(monkeypatch):
     model = GatedEmbedder(error=EmbeddingUnavailable("ThrottlingException"))
-    first, second = embed_twice_at_once(model, CountingCache(), draw_page("form", seed=3))
+    first, second = embed_twice_at_once(monkeypatch, model, CountingCache(), draw_page("form", seed=3))
     assert model.calls == 1
     assert isinstance(first, EmbeddingUnavailable) and isinstance(second, EmbeddingUnavailable)
 
