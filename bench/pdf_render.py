@@ -69,8 +69,9 @@ print(json.dumps({"seconds": seconds, "peak": status("VmHWM") - start, "children
 
 
 def inputs(quick: bool) -> dict[str, bytes]:
-    from docclass_local.samples.packets import packet
     from pdfs import text_page_pdf
+
+    from docclass_local.samples.packets import packet
 
     lines = [f"Line {n}: invoice 2026-{n:04d}, amount {n * 17.5:,.2f} EUR, due in 30 days" for n in range(40)]
     return {
@@ -105,7 +106,8 @@ def main() -> None:
                 if way != "docclass":
                     ratio = "{:.1f}x".format(
                         statistics.median(
-                            o["seconds"] / d["seconds"] for o, d in zip(runs, measured["docclass"], strict=True)
+                            o["seconds"] / d["seconds"]
+                            for o, d in zip(runs, measured["docclass"], strict=True)
                         )
                     )
                 label = "docclass (PDFium)" if way == "docclass" else "pdf2image/poppler 200 dpi + shrink"
