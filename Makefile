@@ -51,7 +51,7 @@ serve: $(STAMP) ## the local stack on http://127.0.0.1:4566 until Ctrl-C (upload
 test: $(STAMP) ## run the whole test suite (unit + integration, no AWS account needed)
 	$(BIN)/python -m pytest
 
-lint: $(STAMP) ## ruff, mypy, sam validate --lint and checkov (make security)
+lint: $(STAMP) ## ruff, ruff format, mypy, sam validate --lint and checkov (make security); .ci/run runs it before make test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
