@@ -268,3 +268,59 @@ def test_the_local_stack_splits_a_packet_when_told_to_and_status_counts_it():
         listed = s3.list_objects_v2(Bucket=stack.bucket, Prefix="classified/").get("Contents", [])
     assert status["packets"] == 1
     assert sum(status["classified"].values()) == len(SECTIONS) == len(listed)
+
+
+# --- multi-page gallery examples (GalleryPages) -----------------------------------------------------
+
+
+def index_ids(s3) -> dict[str, str]:
+    from docclass.index_store import IndexRepository
+    from docclass.local_embedder import MODEL_ID
+    from docclass.store import ObjectStore
+
+    index, _ = IndexRepository(ObjectStore(BUCKET, s3), MODEL_ID, 1024).load()
+    return {e.key: e.label for e in index.entries()}
+
+
+def test_gallery_pages_makes_every_page_an_example_and_a_change_replaces_them_all(s3, handlers, monkeypatch):
+    # given GalleryPages=3 and a four-page example whose second page is an empty back side
+    monkeypatch.setenv("GALLERY_PAGES", "3")
+    gallery, classify = handlers
+    key = "gallery/claim/claim-1.pdf"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=draw_document(["form", None, "letter", "invoice"], seed=60))
+    # when
+    assert gallery(gallery_event(key)) == {"batchItemFailures": []}
+    # then pages 1 and 3 are examples, the blank page 2 is not, page 4 is past GalleryPages
+    assert index_ids(s3) == {key: "claim", f"{key}#page=3": "claim"}
+    # and a document like its third page finds that page
+    s3.put_object(Bucket=BUCKET, Key=PDF_KEY, Body=draw_document(["letter"], seed=62))
+    assert classify(load_event("sqs-inbox-put-pdf.json")) == {"batchItemFailures": []}
+    (routed,) = keys(s3, "classified/")
+    assert s3.head_object(Bucket=BUCKET, Key=routed)["Metadata"]["docclass-neighbor"] == f"{key}#page=3"
+    # when the example is replaced by a one-page PDF, its old pages go
+    s3.put_object(Bucket=BUCKET, Key=key, Body=draw_document(["form"], seed=60))
+    event = gallery_event(key)
+    body = json.loads(event["Records"][0]["body"])
+    body["Records"][0]["s3"]["object"]["sequencer"] = "0062E99A88DC407480FF"
+    event["Records"][0]["body"] = json.dumps(body)
+    assert gallery(event) == {"batchItemFailures": []}
+    assert index_ids(s3) == {key: "claim"}
+
+
+def test_deleting_a_multi_page_example_removes_all_its_pages(s3, handlers, monkeypatch):
+    monkeypatch.setenv("GALLERY_PAGES", "5")
+    gallery, _ = handlers
+    key = "gallery/claim/claim-2.pdf"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=draw_document(["form", "letter", "invoice"], seed=70))
+    assert gallery(gallery_event(key)) == {"batchItemFailures": []}
+    assert len(index_ids(s3)) == 3
+    # when the object is deleted
+    s3.delete_object(Bucket=BUCKET, Key=key)
+    event = load_event("sqs-gallery-delete.json")
+    record = event["Records"][0]
+    body = json.loads(record["body"])
+    body["Records"][0]["s3"]["object"].update(key=key)
+    record["body"] = json.dumps(body)
+    assert gallery(event) == {"batchItemFailures": []}
+    # then
+    assert index_ids(s3) == {}

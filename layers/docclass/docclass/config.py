@@ -41,6 +41,7 @@ class Settings:
     index_refresh_seconds: float = 30.0
     max_pages: int = 20
     split_packets: bool = False
+    gallery_pages: int = 1
     # Lambda sets the reserved AWS_LAMBDA_FUNCTION_MEMORY_SIZE to the function's memory in MB:
     # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
     # Outside Lambda (tests, scripts) the smallest MemorySize of template.yaml stands in.
@@ -62,6 +63,10 @@ class Settings:
             )
         if not 0 <= self.index_refresh_seconds <= 3600:
             raise ConfigError(f"INDEX_REFRESH_SECONDS must be in 0..3600, got {self.index_refresh_seconds}")
+        if not 1 <= self.gallery_pages <= self.max_pages:
+            raise ConfigError(
+                f"GALLERY_PAGES must be in 1..MAX_PAGES ({self.max_pages}), got {self.gallery_pages}"
+            )
         if not 1 <= self.max_pages <= MAX_PAGES_LIMIT:
             raise ConfigError(f"MAX_PAGES must be in 1..{MAX_PAGES_LIMIT}, got {self.max_pages}")
         if self.memory_mb < 128:
@@ -86,6 +91,7 @@ class Settings:
             index_refresh_seconds=_float(env, "INDEX_REFRESH_SECONDS", cls.index_refresh_seconds),
             max_pages=_int(env, "MAX_PAGES", cls.max_pages),
             split_packets=_bool(env, "SPLIT_PACKETS", cls.split_packets),
+            gallery_pages=_int(env, "GALLERY_PAGES", cls.gallery_pages),
             memory_mb=_int(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", cls.memory_mb),
         )
 

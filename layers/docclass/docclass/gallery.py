@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from aws_lambda_powertools import Logger
 
-from docclass.config import GALLERY_PREFIX
+from docclass.config import GALLERY_PREFIX, MAX_PAGES_LIMIT
 from docclass.document_embedder import DocumentEmbedder, Embedded
 from docclass.errors import IndexUnusable, InvalidDocument, ObjectNotFound, ObjectUnreadable
 from docclass.events import S3Change, is_sqs_event, iter_changes, message_ids, process_event
@@ -20,7 +20,7 @@ from docclass.index_store import CommitResult, IndexRepository
 from docclass.invocation import NO_BUDGET, InvocationGuard, TimeBudget
 from docclass.memory import MemoryBudget
 from docclass.observability import MetricUnit, error_once, metrics, tracer
-from docclass.routing import gallery_label, is_folder_marker
+from docclass.routing import gallery_label, gallery_page_id, is_folder_marker
 from docclass.store import ObjectStore
 from docclass.unreadable import report_unreadable
 
@@ -29,19 +29,31 @@ logger = Logger(child=True)
 
 @dataclass(frozen=True)
 class Upsert:
-    """Index this vector for this gallery key, as of this sequencer."""
+    """Index this vector for this gallery key, as of this sequencer.
+
+    pages: the vectors of its pages 2, 3, ... (GalleryPages > 1), each under its own id
+    (`<key>#page=N`); page ids the object held before and holds no more are removed.
+    """
 
     entry: Entry
     vector: np.ndarray
+    pages: tuple[tuple[Entry, np.ndarray], ...] = ()
 
     def apply(self, index: GalleryIndex) -> bool:
         """Apply to an index; True if it changed."""
-        return index.upsert(self.entry, self.vector)
+        changed = index.upsert(self.entry, self.vector)
+        kept = {entry.key for entry, _ in self.pages}
+        for entry, vector in self.pages:
+            changed = index.upsert(entry, vector) or changed
+        for page_id in _page_ids(index, self.entry.key):
+            if page_id not in kept:
+                changed = index.remove(page_id, self.entry.sequencer) or changed
+        return changed
 
 
 @dataclass(frozen=True)
 class Remove:
-    """Drop the gallery key from the index, as of this sequencer (and say why)."""
+    """Drop the gallery key (and its pages' ids) from the index, as of this sequencer (and say why)."""
 
     key: str
     sequencer: str
@@ -49,13 +61,21 @@ class Remove:
 
     def apply(self, index: GalleryIndex) -> bool:
         """Apply to an index; True if it changed."""
-        return index.remove(self.key, self.sequencer)
+        changed = index.remove(self.key, self.sequencer)
+        for page_id in _page_ids(index, self.key):
+            changed = index.remove(page_id, self.sequencer) or changed
+        return changed
+
+
+def _page_ids(index: GalleryIndex, key: str) -> list[str]:
+    """The ids of pages 2..MAX_PAGES_LIMIT of key that the index holds."""
+    return [page_id for n in range(2, MAX_PAGES_LIMIT + 1) if (page_id := gallery_page_id(key, n)) in index]
 
 
 GalleryOp = Upsert | Remove
 
 
-_Fetched = tuple[str, Embedded]
+_Fetched = tuple[str, list[tuple[int, Embedded]]]
 _Prefetched = dict[tuple[str, str, str, str], "Future[_Fetched]"]
 
 
@@ -81,6 +101,7 @@ class GalleryIndexer:
         *,
         embed_concurrency: int = 1,
         budget: TimeBudget = NO_BUDGET,
+        gallery_pages: int = 1,
     ) -> None:
         if embed_concurrency < 1:
             raise ValueError(f"embed_concurrency must be at least 1, got {embed_concurrency}")
@@ -89,6 +110,7 @@ class GalleryIndexer:
         self.repository = repository
         self.embed_concurrency = embed_concurrency
         self.budget = budget
+        self.gallery_pages = gallery_pages
 
     @tracer.capture_method
     def prepare(
@@ -114,7 +136,7 @@ class GalleryIndexer:
             return None
         try:
             # For a version deleted for good: whatever version of the key is current now.
-            label, embedded = self._fetched(change, prefetched, guard)
+            label, pages = self._fetched(change, prefetched, guard)
         except ObjectNotFound:
             if change.is_removed:
                 return Remove(change.key, change.sequencer, reason="no version left")
@@ -129,22 +151,31 @@ class GalleryIndexer:
             logger.warning("gallery object rejected, not indexed", extra={"reason": str(exc)})
             metrics.add_metric(name="GalleryRejected", unit=MetricUnit.Count, value=1)
             return Remove(change.key, change.sequencer, reason=f"rejected: {exc}")
-        if embedded.cache_hit:
-            metrics.add_metric(name="EmbeddingCacheHits", unit=MetricUnit.Count, value=1)
+        hits = sum(1 for _, embedded in pages if embedded.cache_hit)
+        if hits:
+            metrics.add_metric(name="EmbeddingCacheHits", unit=MetricUnit.Count, value=hits)
+        (_, embedded), *others = pages
         entry = Entry(change.key, label, embedded.content_hash, change.sequencer)
+        extra = tuple(
+            (
+                Entry(gallery_page_id(change.key, number), label, page.content_hash, change.sequencer),
+                page.vector,
+            )
+            for number, page in others
+        )
         if change.is_removed:
             # Another version is current: a newer one, or the previous one again (S3 sends no
             # ObjectCreated event for a version that becomes current that way). Indexed under this
             # event's sequencer even when the bytes are unchanged, so that an older event of the
             # key (a delete marker this removal undid) cannot win if it is handled later.
             logger.info("a version was deleted for good; the key's current version stays indexed")
-        return Upsert(entry, embedded.vector)
+        return Upsert(entry, embedded.vector, extra)
 
     @staticmethod
     def _is_gallery_object(change: S3Change) -> bool:
         return change.key.startswith(GALLERY_PREFIX) and not is_folder_marker(change.key)
 
-    def _fetch(self, change: S3Change) -> _Fetched:
+    def _fetch(self, change: S3Change, guard: InvocationGuard | None = None) -> _Fetched:
         """The object's label and vector: ObjectNotFound, InvalidDocument or a transient error."""
         budget: MemoryBudget | None = getattr(self.embedder, "budget", None)  # fakes in tests have none
         if budget is not None:
@@ -156,9 +187,16 @@ class GalleryIndexer:
             budget.check_object(obj.size)
         assert obj.body is not None
         label = gallery_label(change.key, obj.metadata)  # before the model call: a bad label costs nothing
-        # A PDF or a multi-page TIFF contributes its first page (GalleryPages pages: issue 11, point 5).
-        document = self.embedder.embed_document(obj.body, max_pages=1)
-        return label, document.embedded[0][1]
+        # A PDF or a multi-page TIFF contributes its first gallery_pages pages (near-blank ones
+        # skipped); the first page embedded is indexed under the object's key, the others under
+        # <key>#page=N.
+        document = self.embedder.embed_document(
+            obj.body,
+            max_pages=self.gallery_pages,
+            # Each further page is another model call: it starts only while the invocation has time.
+            before_page=None if guard is None else lambda number: guard.admit_embed(),
+        )
+        return label, document.embedded
 
     def _fetched(
         self, change: S3Change, prefetched: _Prefetched | None, guard: InvocationGuard | None
@@ -169,7 +207,7 @@ class GalleryIndexer:
             return future.result()
         if guard is not None:
             guard.admit_embed()
-        return self._fetch(change)
+        return self._fetch(change, guard)
 
     def _fetch_in_worker(self, change: S3Change, guard: InvocationGuard) -> _Fetched:
         # Powertools' thread-safe keys are per thread: the worker's log lines name its own object.
@@ -177,7 +215,7 @@ class GalleryIndexer:
         try:
             guard.admit_embed()  # MessageDeferred: its message is given back, the model not called
             try:
-                return self._fetch(change)
+                return self._fetch(change, guard)
             except Exception as exc:
                 guard.observe(exc)  # a throttled model stops the workers that have not started yet
                 raise

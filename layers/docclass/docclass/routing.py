@@ -65,6 +65,11 @@ def gallery_label(key: str, metadata: Mapping[str, str]) -> str:
     return validate_label(folder)
 
 
+def gallery_page_id(key: str, page: int) -> str:
+    """The index id of page `page` (from 2) of a multi-page gallery example; page 1 is the key itself."""
+    return f"{key}#page={page}"
+
+
 def is_folder_marker(key: str) -> bool:
     """Console-created 'folders' are empty objects whose key ends with a slash."""
     return key.endswith("/")
@@ -122,7 +127,7 @@ def failed_key(path: str) -> str:
 
 
 def _ascii(value: str) -> str:
-    return quote(value, safe="/ ._-:=,()[]")
+    return quote(value, safe="/ ._-:=,()[]#")  # "#": a gallery page id, <key>#page=N, stays readable
 
 
 def result_metadata(decision: Decision, model_id: str) -> dict[str, str]:

@@ -49,6 +49,7 @@ def build_gallery_indexer(settings: Settings, store: ObjectStore | None = None) 
         repository,
         embed_concurrency=settings.gallery_embed_concurrency,
         budget=invocation.gallery_budget(settings),
+        gallery_pages=settings.gallery_pages,
     )
 
 
