@@ -13,7 +13,14 @@ from docclass.config import Settings
 from docclass.errors import DocclassError
 from docclass.routing import validate_label
 from docclass.services import make_embedder
-from docclass_local.evaluate.core import Document, Sample, collect, embed_documents, evaluate
+from docclass_local.evaluate.core import (
+    Document,
+    Sample,
+    collect,
+    document_results,
+    embed_documents,
+    evaluate,
+)
 from docclass_local.evaluate.reports import Run, render_html, render_text
 from docclass_local.evaluate.stats import plural, summarise
 
@@ -62,14 +69,21 @@ def _run(args: argparse.Namespace) -> int:
     embedder = make_embedder(settings)
 
     started = time.monotonic()
-    embedded = embed_documents([*gallery_docs, *query_docs], embedder, thumbnails=report is not None)
+    # As the service: a multi-page gallery example gives its first page (GalleryPages 1), a query
+    # every page up to MaxPages, each scored, and the document decided from its pages.
+    limits = [1] * len(gallery_docs) + [settings.max_pages] * len(query_docs)
+    pairs = embed_documents(
+        [*gallery_docs, *query_docs], embedder, thumbnails=report is not None, max_pages=limits
+    )
     seconds = time.monotonic() - started
+    # Gallery documents come first and give one pair each (their first page): the rest are queries.
+    roles = ["gallery"] * len(gallery_docs) + ["query"] * (len(pairs) - len(gallery_docs))
+    embedded = [e for _, e in pairs]
 
     unreadable: list[tuple[str, str, str]] = []
     thumbnails: dict[tuple[str, str], bytes] = {}
     samples: dict[str, list[Sample]] = {"gallery": [], "query": []}
-    roles = ["gallery"] * len(gallery_docs) + ["query"] * len(query_docs)
-    for role, document, outcome in zip(roles, [*gallery_docs, *query_docs], embedded, strict=True):
+    for role, (document, outcome) in zip(roles, pairs, strict=True):
         if outcome.vector is None:
             unreadable.append((role, document.key, outcome.error or "unreadable"))
             continue
@@ -90,13 +104,14 @@ def _run(args: argparse.Namespace) -> int:
         embedder=settings.embedder,
         model_id=embedder.model_id,
         dimension=embedder.dimension,
-        documents=len(embedded),
+        documents=len(gallery_docs) + len(query_docs),
         distinct_images=len({e.content_hash for e in embedded if e.content_hash}),
         seconds=seconds,
         unreadable=unreadable,
         summary=summarise(result),
         results=result.results,
         thumbnails=thumbnails,
+        multi_page=document_results(result.results),
     )
     if getattr(args, "json", False):
         print(json.dumps(outcome_run.to_dict(), ensure_ascii=False, allow_nan=False))

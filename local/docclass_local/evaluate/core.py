@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from docclass.decide import decide
+from docclass.decide import Decision, PageDecision, decide, decide_pages
 from docclass.document_embedder import content_hash
 from docclass.embeddings import Embedder
 from docclass.errors import InvalidDocument
 from docclass.images import load_image
 from docclass.index import Entry, GalleryIndex
+from docclass.pages import is_near_blank, open_document
 from docclass_local.progress import Progress
 
 # (label, key, vector): one labelled document, as the core takes it.
@@ -154,38 +155,83 @@ def collect(root: Path) -> tuple[list[Document], list[str]]:
 
 
 def embed_documents(
-    documents: Sequence[Document], embedder: Embedder, *, thumbnails: bool = False
-) -> list[Embedded]:
+    documents: Sequence[Document],
+    embedder: Embedder,
+    *,
+    thumbnails: bool = False,
+    max_pages: Sequence[int] | None = None,
+) -> list[tuple[Document, Embedded]]:
     """Embed every file once per distinct content (cache by SHA-256 within the run), in order.
 
-    Unreadable files and inputs the model refuses get an error instead of a vector; an
-    unavailable model (EmbeddingUnavailable, ConfigError) stops the run by raising.
+    A PDF or multi-page TIFF gives one (document, vector) pair per page, as the service embeds it:
+    pages up to max_pages[i] (1 for a gallery example, MaxPages for a query), near-blank pages
+    skipped unless all are; page N's key is `<key>#page=N`. Unreadable files and inputs the model
+    refuses get an error instead of a vector; an unavailable model (EmbeddingUnavailable,
+    ConfigError) stops the run by raising.
     """
-    cache: dict[str, Embedded] = {}
-    out: list[Embedded] = []
+    cache: dict[tuple[str, int], list[tuple[int, Embedded]]] = {}
+    out: list[tuple[Document, Embedded]] = []
+    limits = list(max_pages) if max_pages is not None else [1] * len(documents)
     with Progress(len(documents), "embedding") as progress:
-        for document in documents:
+        for document, limit in zip(documents, limits, strict=True):
             try:
                 data = document.path.read_bytes()
             except OSError as exc:
-                out.append(Embedded(None, error=f"cannot read the file: {exc.strerror or exc}"))
+                out.append((document, Embedded(None, error=f"cannot read the file: {exc.strerror or exc}")))
                 progress.advance()
                 continue
             digest = content_hash(data)
-            if digest not in cache:
-                cache[digest] = _embed_one(data, digest, embedder, thumbnails)
-            out.append(cache[digest])
+            if (digest, limit) not in cache:
+                cache[(digest, limit)] = _embed_pages(data, digest, embedder, thumbnails, limit)
+            pages = cache[(digest, limit)]
+            for number, embedded in pages:
+                key = document.key if len(pages) == 1 and number == 1 else f"{document.key}#page={number}"
+                out.append((Document(document.label, key, document.path), embedded))
             progress.advance()
     return out
 
 
-def _embed_one(data: bytes, digest: str, embedder: Embedder, thumbnail: bool) -> Embedded:
+def _embed_pages(
+    data: bytes, digest: str, embedder: Embedder, thumbnail: bool, max_pages: int
+) -> list[tuple[int, Embedded]]:
+    """(page number, vector or error) of each page embedded, as DocumentEmbedder picks them."""
     try:
-        image = load_image(data)
+        with open_document(data) as document:
+            if document.kind == "image":
+                return [(1, _embed_image(load_image(data), digest, embedder, thumbnail))]
+            numbers = []
+            for page in document.pages(max_pages):
+                if not is_near_blank(page.image):
+                    numbers.append((page.number, _embed_image(page.image, digest, embedder, thumbnail)))
+            if not numbers:
+                numbers = [(1, _embed_image(document.page(1), digest, embedder, thumbnail))]
+            return numbers
+    except InvalidDocument as exc:
+        return [(1, Embedded(digest, error=str(exc) or type(exc).__name__))]
+
+
+def _embed_image(image: Image.Image, digest: str, embedder: Embedder, thumbnail: bool) -> Embedded:
+    try:
         vector = np.asarray(embedder.embed(image), dtype=np.float32)
     except InvalidDocument as exc:
         return Embedded(digest, error=str(exc) or type(exc).__name__)
     return Embedded(digest, vector, thumbnail=_thumbnail(image) if thumbnail else None)
+
+
+def document_results(results: Sequence[QueryResult]) -> list[tuple[str, str, Decision]]:
+    """(document key, true label, decision) of every multi-page query document, decided from its
+    pages' results by the service's rule (decide_pages: one vote per page)."""
+    pages: dict[str, list[PageDecision]] = {}
+    labels: dict[str, str] = {}
+    for r in results:
+        key, sep, number = r.key.partition("#page=")
+        if not sep:
+            continue
+        labels[key] = r.label
+        pages.setdefault(key, []).append(
+            PageDecision(int(number), Decision(r.predicted, r.distance, r.neighbor, "page"))
+        )
+    return [(key, labels[key], decide_pages(found)) for key, found in pages.items()]
 
 
 def _thumbnail(image: Image.Image) -> bytes:

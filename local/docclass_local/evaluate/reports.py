@@ -16,6 +16,7 @@ import jinja2
 import numpy as np
 from markupsafe import Markup
 
+from docclass.decide import Decision
 from docclass_local.evaluate.core import QueryResult
 from docclass_local.evaluate.stats import Suggestion, Summary, plural
 
@@ -38,6 +39,13 @@ class Run:
     summary: Summary
     results: tuple[QueryResult, ...] = ()
     thumbnails: dict[tuple[str, str], bytes] = field(default_factory=dict)  # (role, key) -> JPEG
+    # (document key, true label, decision) of each multi-page query, decided from its pages.
+    multi_page: list[tuple[str, str, Decision]] = field(default_factory=list)
+
+    @property
+    def multi_page_right(self) -> int:
+        """Multi-page documents whose pages' decision is their label."""
+        return sum(1 for _, label, decision in self.multi_page if decision.label == label)
 
     @property
     def model_note(self) -> str:
@@ -60,6 +68,20 @@ class Run:
             "seconds": round(self.seconds, 3),
             "unreadable": [{"role": r, "key": k, "reason": why} for r, k, why in self.unreadable],
             **self.summary.to_dict(),
+            "multi_page_documents": {
+                "count": len(self.multi_page),
+                "right": self.multi_page_right,
+                "results": [
+                    {
+                        "key": key,
+                        "label": label,
+                        "predicted": d.label,
+                        "distance": d.distance,
+                        "reason": d.reason,
+                    }
+                    for key, label, d in self.multi_page
+                ],
+            },
         }
 
 
@@ -90,6 +112,11 @@ def render_text(run: Run) -> str:
     )
     if s.max_distance is not None:
         lines.append(f"            accuracy on the documents given a label: {_pct(s.accuracy_on_kept)}")
+    if run.multi_page:
+        lines.append(
+            f"documents   {run.multi_page_right} of {plural(len(run.multi_page), 'multi-page document')} right, "
+            "each decided from its pages (one vote per page); the rows above score every page"
+        )
     lines.append("")
 
     width = max([len("label"), *(len(c.label) for c in s.per_class)])
