@@ -324,3 +324,21 @@ def test_deleting_a_multi_page_example_removes_all_its_pages(s3, handlers, monke
     assert gallery(event) == {"batchItemFailures": []}
     # then
     assert index_ids(s3) == {}
+
+
+def test_a_packet_whose_plan_would_not_fit_s3_metadata_is_routed_whole(
+    s3, handlers, three_classes, monkeypatch
+):
+    # given a plan of sections too long for the packet copy's metadata (forced: 30 long labels do it)
+    from docclass import classify as classify_module
+
+    monkeypatch.setenv("SPLIT_PACKETS", "true")
+    monkeypatch.setattr(classify_module, "fits_with", lambda metadata, key, value: False)
+    s3.put_object(Bucket=BUCKET, Key=PDF_KEY, Body=draw_document(PACKET, seed=11))
+    _, classify = handlers
+    # when
+    assert classify(load_event("sqs-inbox-put-pdf.json")) == {"batchItemFailures": []}
+    # then nothing is split and nothing lost: the document is routed whole
+    assert keys(s3, "packets/") == [] and keys(s3, "inbox/") == []
+    (routed,) = keys(s3, "classified/")
+    assert routed.endswith("/scans/loan-application.pdf")

@@ -14,6 +14,7 @@ from docclass.routing import (
     error_metadata,
     failed_key,
     fit_page_labels,
+    fits_with,
     gallery_label,
     inbox_path,
     metadata_size,
@@ -135,3 +136,11 @@ def test_a_page_summary_too_long_for_s3_is_cut_at_a_run_with_a_marker():
 def test_a_page_summary_that_fits_is_left_alone():
     metadata = {PAGE_LABELS_METADATA: "1-3:invoice"}
     assert fit_page_labels(metadata) == metadata
+
+
+def test_a_plan_fits_only_if_the_metadata_stays_within_2_kb():
+    # given 30 sections with 60-character labels (about 2 KB of plan)
+    plan = ",".join(f"{n}:{'x' * 60}" for n in range(1, 31))
+    # then it does not fit beside a long neighbour key, and a short one does
+    assert not fits_with({"docclass-neighbor": "k" * 200}, "docclass-sections", plan)
+    assert fits_with({"docclass-neighbor": "k" * 200}, "docclass-sections", "1-3:form,4:id")

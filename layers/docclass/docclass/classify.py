@@ -43,6 +43,7 @@ from docclass.routing import (
     error_metadata,
     failed_key,
     fit_page_labels,
+    fits_with,
     inbox_path,
     is_folder_marker,
     page_labels,
@@ -245,7 +246,17 @@ class Classifier:
         if self.split_packets and document.kind == "pdf":
             sections = plan_sections(document.page_count, pages, document.blank_pages)
             if len(sections) > 1:
-                return self._split(source, path, decision, metadata, sections)
+                kept = {k: v for k, v in source.metadata.items() if not k.startswith("docclass-")}
+                kept.update(metadata)
+                kept[SOURCE_ETAG_METADATA] = source.etag.strip('"')
+                if fits_with(kept, SECTIONS_METADATA, format_plan(sections)):
+                    return self._split(source, path, decision, metadata, sections)
+                # The plan is what lets an interrupted split be finished: without room for it on
+                # the packet's copy, the document is routed whole.
+                logger.warning(
+                    "packet not split: its plan of sections does not fit S3's 2 KB of user metadata",
+                    extra={"sections": len(sections)},
+                )
         destination = self._move(source, destination_key(decision, path), metadata)
         if decision.distance is not None:
             metrics.add_metric(name="NearestDistance", unit=MetricUnit.NoUnit, value=decision.distance)

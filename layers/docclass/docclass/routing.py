@@ -194,3 +194,10 @@ def fit_page_labels(metadata: dict[str, str]) -> dict[str, str]:
     if runs:
         others[PAGE_LABELS_METADATA] = ",".join([*runs, "..."])
     return others
+
+
+def fits_with(metadata: Mapping[str, str], key: str, value: str) -> bool:
+    """Whether metadata with key=value added fits S3's 2 KB, once docclass-page-labels is cut to fit."""
+    trial = dict(metadata)
+    trial[key] = value
+    return metadata_size(fit_page_labels(trial)) <= MAX_USER_METADATA_BYTES
