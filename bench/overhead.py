@@ -25,7 +25,6 @@ if __name__ == "__main__":
 
 import argparse
 import base64
-import dataclasses
 import io
 import json
 import sys
@@ -47,6 +46,8 @@ from reference.harness import (
     docclass_uses_titan_with,
     median,
     p95,
+    seed_gallery,
+    timing_stack,
     write_report,
 )
 from reference.method import prepare_png, request_body
@@ -88,8 +89,6 @@ def floor_seconds(data: bytes) -> float:
 
 def through_stack(pages: list[tuple[str, str, dict[str, bytes]]]) -> dict[str, dict[str, list[float]]]:
     """Seconds per document, per format and per pipeline ("docclass", "reference", "floor")."""
-    from docclass_local import samples
-    from docclass_local.stack import LocalStack
 
     fake = FakeBedrockRuntime()
     reference = ReferenceFunctions(fake)
@@ -101,15 +100,8 @@ def through_stack(pages: list[tuple[str, str, dict[str, bytes]]]) -> dict[str, d
             {DOCCLASS: docclass_handler("classify"), REFERENCE: reference.classify_handler}, [fake], DOCCLASS
         )
         gallery = both(docclass_handler("gallery"), reference.gallery_handler)
-        stack = LocalStack(port=None, handlers={"ClassifyFunction": dispatcher, "GalleryFunction": gallery})
-        # The batching window only delays an invocation (not part of the measured time); 0 keeps the run short.
-        classify = stack.spec.functions["ClassifyFunction"]
-        stack.spec.functions["ClassifyFunction"] = dataclasses.replace(classify, batching_window=0)
-        with stack:
-            s3 = stack.client("s3")
-            for label, name, body in samples.documents(2, seed=3, dpi=150, classes=LETTER_CLASSES):
-                s3.put_object(Bucket=stack.bucket, Key=f"gallery/{label}/{name}", Body=body)
-            stack.wait_until_idle(timeout=300)
+        with timing_stack(dispatcher, gallery) as stack:
+            s3 = seed_gallery(stack, LETTER_CLASSES)
             # Warm both containers (index load, first imports) on documents that are not measured.
             for prefix in (DOCCLASS, REFERENCE):
                 key = f"{prefix}warmup.jpg"

@@ -22,17 +22,22 @@ if __name__ == "__main__":
         os.environ.setdefault(_var, "1")  # one core, as a 1-vCPU Lambda; before numpy loads
 
 import argparse
-import dataclasses
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import RESULTS, command_line, markdown_table, write_results
+from overhead import wait_for
 from reference.fake_bedrock import FakeBedrockRuntime
-from reference.harness import Dispatcher, docclass_handler, docclass_uses_titan_with
+from reference.harness import (
+    Dispatcher,
+    docclass_handler,
+    docclass_uses_titan_with,
+    seed_gallery,
+    timing_stack,
+)
 
 CLASSES = ("invoice", "bank_statement", "letter", "form", "memo", "resume")
 KINDS = ("JPEG image", "PDF, 1 page", "PDF, 8 pages")
@@ -54,35 +59,20 @@ def documents(round_: int) -> dict[str, bytes]:
 
 
 def measure(rounds: int) -> dict[str, list[float]]:
-    from docclass_local import samples
-    from docclass_local.stack import LocalStack
 
     fake = FakeBedrockRuntime()
     timings: dict[str, list[float]] = {kind: [] for kind in KINDS}
     with docclass_uses_titan_with(fake):
         dispatcher = Dispatcher({"inbox/": docclass_handler("classify")}, [fake], "inbox/")
-        stack = LocalStack(
-            port=None,
-            handlers={"ClassifyFunction": dispatcher, "GalleryFunction": docclass_handler("gallery")},
-        )
-        classify = stack.spec.functions["ClassifyFunction"]
-        stack.spec.functions["ClassifyFunction"] = dataclasses.replace(classify, batching_window=0)
-        with stack:
-            s3 = stack.client("s3")
-            for label, name, body in samples.documents(2, seed=3, dpi=150, classes=CLASSES):
-                s3.put_object(Bucket=stack.bucket, Key=f"gallery/{label}/{name}", Body=body)
-            stack.wait_until_idle(timeout=300)
+        with timing_stack(dispatcher, docclass_handler("gallery")) as stack:
+            s3 = seed_gallery(stack, CLASSES)
             for round_ in range(-1, rounds):  # round -1 warms the container up and is not counted
                 docs = documents(round_ + 1)
                 order = KINDS[round_ % 3 :] + KINDS[: round_ % 3]
                 for kind in order:
                     key = f"inbox/r{round_ + 1}/{kind.replace(' ', '-').replace(',', '')}.bin"
                     s3.put_object(Bucket=stack.bucket, Key=key, Body=docs[kind])
-                    deadline = time.monotonic() + 300
-                    while True:
-                        invocation = dispatcher.done.get(timeout=max(0.1, deadline - time.monotonic()))
-                        if key in invocation.keys:
-                            break
+                    invocation = wait_for(dispatcher, key)
                     if invocation.failures:
                         raise RuntimeError(f"{key} failed")
                     if round_ >= 0:

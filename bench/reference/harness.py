@@ -152,3 +152,27 @@ def write_report(name: str, title: str, body: str) -> Path:
     text = f"## {title}\n\n```bash\n{command_line()}\n```\n\nMeasured {stamp}.\n\n{body.strip()}\n"
     path.write_text(text)
     return path
+
+
+def timing_stack(classify: Handler, gallery: Handler) -> Any:
+    """A local stack running these handlers, ClassifyFunction without a batching window: it only
+    delays an invocation (not part of the measured time), and 0 keeps a run short."""
+    import dataclasses
+
+    from docclass_local.stack import LocalStack
+
+    stack = LocalStack(port=None, handlers={"ClassifyFunction": classify, "GalleryFunction": gallery})
+    function = stack.spec.functions["ClassifyFunction"]
+    stack.spec.functions["ClassifyFunction"] = dataclasses.replace(function, batching_window=0)
+    return stack
+
+
+def seed_gallery(stack: Any, classes: Sequence[str]) -> Any:
+    """Upload two generated examples of each class and wait until they are indexed; the S3 client."""
+    from docclass_local import samples
+
+    s3 = stack.client("s3")
+    for label, name, body in samples.documents(2, seed=3, dpi=150, classes=classes):
+        s3.put_object(Bucket=stack.bucket, Key=f"gallery/{label}/{name}", Body=body)
+    stack.wait_until_idle(timeout=300)
+    return s3

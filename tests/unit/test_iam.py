@@ -13,54 +13,21 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+import policies as pol
 import pytest
 from iam_calls import RECORDER, Call, integration_run_is_complete
 
-from docclass_local.template import load_template, policy_statements, transformed_resources
+from docclass_local.template import load_template, transformed_resources
 
 
 @pytest.fixture(scope="module")
 def resources() -> dict[str, Any]:
     """The CloudFormation resources the SAM transform makes of template.yaml."""
     return transformed_resources()
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _of_type(resources: dict[str, Any], *kinds: str) -> dict[str, dict[str, Any]]:
-    return {name: r.get("Properties", {}) for name, r in resources.items() if r["Type"] in kinds}
-
-
-def _target(reference: Any) -> str | None:
-    """The logical id a Ref or Fn::GetAtt points at (None for anything else)."""
-    if not isinstance(reference, dict):
-        return None
-    if isinstance(reference.get("Ref"), str):
-        return reference["Ref"]
-    if "Fn::GetAtt" in reference:
-        attribute = reference["Fn::GetAtt"]
-        return attribute[0] if isinstance(attribute, list) else attribute.split(".")[0]
-    return None
-
-
-def _actions(statement: dict[str, Any]) -> list[str]:
-    return [str(action) for action in _as_list(statement.get("Action", []))]
-
-
-def _has_wildcard(text: str) -> bool:
-    return "*" in text or "?" in text
-
-
-def _grants(patterns: list[str], action: str) -> bool:
-    """Whether IAM action patterns (case-insensitive, with * and ?) cover an action."""
-    return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in patterns)
 
 
 # Sample values for the pseudo parameters in Fn::Sub strings: the region is the one the tests'
@@ -84,7 +51,7 @@ def _text(value: Any, variables: dict[str, str] | None = None) -> str:
     """A policy element as text: a string itself, a Fn::Sub its string with the pseudo parameters
     (and the given variables) filled in, anything else (Ref, Fn::GetAtt, Fn::If...) as JSON."""
     if isinstance(value, dict) and "Fn::Sub" in value:
-        value = str(_as_list(value["Fn::Sub"])[0])
+        value = str(pol.as_list(value["Fn::Sub"])[0])
     if isinstance(value, str):
         for name, sample in {**PSEUDO_PARAMETERS, **(variables or {})}.items():
             value = value.replace("${" + name + "}", sample)
@@ -92,39 +59,10 @@ def _text(value: Any, variables: dict[str, str] | None = None) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def _identity_policies(resources: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(owner, role it applies to or "", statement) for every identity policy statement in the stack:
-    roles' inline policies, AWS::IAM::Policy and AWS::IAM::ManagedPolicy resources."""
-    for name, role in _of_type(resources, "AWS::IAM::Role").items():
-        for policy in role.get("Policies", []):
-            yield from ((name, name, s) for s in policy_statements(policy["PolicyDocument"]))
-    for name, policy in _of_type(resources, "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy").items():
-        roles = [_target(role) or "" for role in policy.get("Roles", [])] or [""]
-        for role in roles:
-            yield from ((name, role, s) for s in policy_statements(policy["PolicyDocument"]))
-
-
-def _resource_policies(resources: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(owner, statement) for every resource-based policy in the stack."""
-    kinds = ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy")
-    for name, policy in _of_type(resources, *kinds).items():
-        yield from ((name, s) for s in policy_statements(policy["PolicyDocument"]))
-
-
-def _function_roles(resources: dict[str, Any]) -> dict[str, str]:
-    """Each Lambda function and the logical id of its role."""
-    roles = {}
-    for name, function in _of_type(resources, "AWS::Lambda::Function").items():
-        role = _target(function["Role"])
-        assert role in resources, f"{name}: its role is not in the template, its rights cannot be read"
-        roles[name] = role
-    return roles
-
-
 def _function_statements(resources: dict[str, Any], function: str) -> list[dict[str, Any]]:
     """Every statement of a function's role (inline, and every policy attached to the role)."""
-    role = _function_roles(resources)[function]
-    return [s for _, owner, s in _identity_policies(resources) if owner == role]
+    role = pol.function_roles(resources)[function]
+    return [s for _, owner, s in pol.identity_policies(resources) if owner == role]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -186,10 +124,10 @@ def _condition_holds(condition: dict[str, Any], context: dict[str, str], grant: 
                 )
             if key not in context:
                 return False
-            if operator == "StringEquals" and context[key] not in _as_list(values):
+            if operator == "StringEquals" and context[key] not in pol.as_list(values):
                 return False
             if operator == "StringLike" and not any(
-                _arn_matches(str(v), context[key]) for v in _as_list(values)
+                _arn_matches(str(v), context[key]) for v in pol.as_list(values)
             ):
                 return False
     return True
@@ -201,16 +139,16 @@ def _role_grants(resources: dict[str, Any]) -> list[Grant]:
     bucket_name = _text(resources["DocumentBucket"]["Properties"]["BucketName"], variables)
     variables |= {"DocumentBucket": bucket_name, "DocumentBucket.Arn": f"arn:aws:s3:::{bucket_name}"}
     grants = []
-    for function in _function_roles(resources):
+    for function in pol.function_roles(resources):
         for statement in _function_statements(resources, function):
-            actions = [a for a in _actions(statement) if a.lower().startswith(CHECKED_PREFIXES)]
+            actions = [a for a in pol.actions(statement) if a.lower().startswith(CHECKED_PREFIXES)]
             assert "NotAction" not in statement and "NotResource" not in statement, statement
             for action in actions:
-                for resource in _as_list(statement["Resource"]):
+                for resource in pol.as_list(statement["Resource"]):
                     if (
                         isinstance(resource, dict)
                         and "Fn::GetAtt" in resource
-                        and _target(resource) == "DocumentBucket"
+                        and pol.target(resource) == "DocumentBucket"
                     ):
                         resource = variables["DocumentBucket.Arn"]
                     text = _text(resource, variables)
@@ -358,7 +296,7 @@ def test_every_call_the_handlers_make_is_allowed_and_every_grant_is_needed(
     bucket_arn = "arn:aws:s3:::" + _text(
         resources["DocumentBucket"]["Properties"]["BucketName"], _parameter_defaults()
     )
-    functions = set(_function_roles(resources))
+    functions = set(pol.function_roles(resources))
     assert {call.function for call in calls} <= functions
 
     # When checking each authorisation each call needs against its function's role
@@ -593,15 +531,15 @@ def _wildcard_resource(resource: Any) -> bool:
         return True
     fields = text.split(":", 5)
     if len(fields) == 6 and fields[0] == "arn":
-        return any(_has_wildcard(field) for field in fields[1:5]) or fields[5][:1] in ("*", "?")
+        return any(pol.has_wildcard(field) for field in fields[1:5]) or fields[5][:1] in ("*", "?")
     return False
 
 
 def test_no_iam_statement_allows_a_wildcard_beyond_what_aws_requires(resources: dict[str, Any]) -> None:
     # Given every statement of every identity policy (roles' inline policies, IAM policies and managed
     # policies in the stack) and of every resource policy (bucket and queue policies)
-    statements = [(owner, s) for owner, _, s in _identity_policies(resources)]
-    statements += list(_resource_policies(resources))
+    statements = [(owner, s) for owner, _, s in pol.identity_policies(resources)]
+    statements += list(pol.resource_policies(resources))
     assert statements
 
     problems = []
@@ -610,7 +548,7 @@ def test_no_iam_statement_allows_a_wildcard_beyond_what_aws_requires(resources: 
         if statement["Effect"] in EXCLUDED_EFFECTS:
             continue
         sid = f"{owner}/{statement.get('Sid', '?')}"
-        actions = _actions(statement)
+        actions = pol.actions(statement)
 
         # Then no Allow is written the other way round (everything except ...)
         if "NotAction" in statement or "NotResource" in statement or "NotPrincipal" in statement:
@@ -619,11 +557,11 @@ def test_no_iam_statement_allows_a_wildcard_beyond_what_aws_requires(resources: 
             )
         # And no action is a wildcard (*, s3:*, s3:Get*) unless listed with its reason
         for action in actions:
-            if _has_wildcard(action) and action not in WILDCARD_ACTIONS_ALLOWED:
+            if pol.has_wildcard(action) and action not in WILDCARD_ACTIONS_ALLOWED:
                 problems.append(f"{sid}: wildcard action {action!r}")
         # And Resource "*" (or an ARN open in account, region or service) names only actions that
         # accept no other resource
-        if any(_wildcard_resource(r) for r in _as_list(statement.get("Resource", []))):
+        if any(_wildcard_resource(r) for r in pol.as_list(statement.get("Resource", []))):
             for action in actions:
                 if action not in STAR_RESOURCE_ALLOWED:
                     problems.append(f"{sid}: {action!r} on every resource ({statement['Resource']!r})")
@@ -638,10 +576,10 @@ def test_no_iam_statement_allows_a_wildcard_beyond_what_aws_requires(resources: 
 def test_roles_attach_no_aws_managed_policy_this_test_cannot_read(resources: dict[str, Any]) -> None:
     # Given the managed policies attached to each role (SAM attaches AWSLambdaSQSQueueExecutionRole and
     # AWSLambdaBasicExecutionRole to the roles it generates: both grant their actions on "*")
-    for name, role in _of_type(resources, "AWS::IAM::Role").items():
+    for name, role in pol.of_type(resources, "AWS::IAM::Role").items():
         for arn in role.get("ManagedPolicyArns", []):
             # Then each one is a policy of this stack, whose statements the test above reads
-            assert _target(arn) in resources, (
+            assert pol.target(arn) in resources, (
                 f"{name} attaches {arn!r}: its statements cannot be checked offline; "
                 "write the statements in the template instead"
             )
@@ -651,20 +589,20 @@ def test_bedrock_invoke_model_is_granted_only_on_the_embedding_model(resources: 
     # Given every Allow statement whose actions cover any Bedrock action (bedrock:* would count)
     bedrock = [
         (owner, statement)
-        for owner, _, statement in _identity_policies(resources)
+        for owner, _, statement in pol.identity_policies(resources)
         if statement["Effect"] == "Allow"
         and (
-            _grants(_actions(statement), "bedrock:InvokeModel")
-            or any(action.lower().startswith("bedrock:") for action in _actions(statement))
+            pol.grants(pol.actions(statement), "bedrock:InvokeModel")
+            or any(action.lower().startswith("bedrock:") for action in pol.actions(statement))
         )
     ]
     assert bedrock, "no role may call Bedrock: the functions could not embed"
 
     for owner, statement in bedrock:
         # Then each grants InvokeModel only, named exactly
-        assert _actions(statement) == ["bedrock:InvokeModel"], (owner, statement)
+        assert pol.actions(statement) == ["bedrock:InvokeModel"], (owner, statement)
         # On the one foundation model that the EmbeddingModelId parameter names, in this region
-        assert _as_list(statement["Resource"]) == [
+        assert pol.as_list(statement["Resource"]) == [
             {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${EmbeddingModelId}"}
         ], (owner, statement)
 
@@ -677,17 +615,17 @@ def test_bedrock_invoke_model_is_granted_only_on_the_embedding_model(resources: 
 def test_each_function_consumes_only_its_own_queue(resources: dict[str, Any]) -> None:
     # Given each function and the queue its event source mapping reads (Lambda polls the queue with
     # the function's role: those calls are the service's, not the handler's, and are not recorded)
-    for mapping in _of_type(resources, "AWS::Lambda::EventSourceMapping").values():
-        function = _target(mapping["FunctionName"])
-        own_queue = _target(mapping["EventSourceArn"])
+    for mapping in pol.of_type(resources, "AWS::Lambda::EventSourceMapping").values():
+        function = pol.target(mapping["FunctionName"])
+        own_queue = pol.target(mapping["EventSourceArn"])
         assert function is not None and own_queue is not None
 
         # When collecting the queues its role may act on ("*" or a literal ARN counts as itself)
         queues: set[str] = set()
         for statement in _function_statements(resources, function):
-            if any(action.startswith("sqs:") for action in _actions(statement)):
-                for resource in _as_list(statement["Resource"]):
-                    target = _target(resource)
+            if any(action.startswith("sqs:") for action in pol.actions(statement)):
+                for resource in pol.as_list(statement["Resource"]):
+                    target = pol.target(resource)
                     queues.add(target if target in resources else _text(resource))
 
         # Then that is its own queue and no other
@@ -709,7 +647,7 @@ def test_kms_key_is_granted_only_when_set_and_only_that_key(resources: dict[str,
     # Given the statements that mention KMS and apply to the role, with the condition of their policy
     found = [
         (resources[owner].get("Condition"), statement)
-        for owner, applies_to, statement in _identity_policies(resources)
+        for owner, applies_to, statement in pol.identity_policies(resources)
         if applies_to == role and "kms:" in json.dumps(statement)
     ]
     # Then it is one statement in a policy created only when KmsKeyArn is set
@@ -717,5 +655,5 @@ def test_kms_key_is_granted_only_when_set_and_only_that_key(resources: dict[str,
     assert condition == "GrantKmsKey"
     # And it allows what the function needs on the one key named by the parameter
     assert granted["Effect"] == "Allow"
-    assert set(_actions(granted)) == KMS_GRANTS[role]
+    assert set(pol.actions(granted)) == KMS_GRANTS[role]
     assert granted["Resource"] == {"Ref": "KmsKeyArn"}

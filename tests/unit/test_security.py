@@ -7,11 +7,11 @@ import ast
 import fnmatch
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import policies as pol
 import pytest
 
 from docclass_local.template import policy_statements, transformed_resources
@@ -29,30 +29,6 @@ def resources() -> dict[str, Any]:
     return transformed_resources()
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _of_type(resources: dict[str, Any], *kinds: str) -> dict[str, dict[str, Any]]:
-    return {name: r.get("Properties", {}) for name, r in resources.items() if r["Type"] in kinds}
-
-
-def _target(reference: Any) -> str | None:
-    """The logical id a Ref or Fn::GetAtt points at (None for anything else)."""
-    if not isinstance(reference, dict):
-        return None
-    if isinstance(reference.get("Ref"), str):
-        return reference["Ref"]
-    if "Fn::GetAtt" in reference:
-        attribute = reference["Fn::GetAtt"]
-        return attribute[0] if isinstance(attribute, list) else attribute.split(".")[0]
-    return None
-
-
-def _actions(statement: dict[str, Any]) -> list[str]:
-    return [str(action) for action in _as_list(statement.get("Action", []))]
-
-
 # Sample values for the pseudo parameters in Fn::Sub strings (their "::" would split an ARN wrongly).
 PSEUDO_PARAMETERS = {
     "${AWS::Partition}": "aws",
@@ -67,7 +43,7 @@ def _text(value: Any) -> str:
     """A policy element as text: a string itself, a Fn::Sub its template string with the pseudo
     parameters filled in, anything else (Fn::Join, Fn::If...) as JSON, which names no ARN."""
     if isinstance(value, dict) and "Fn::Sub" in value:
-        value = str(_as_list(value["Fn::Sub"])[0])
+        value = str(pol.as_list(value["Fn::Sub"])[0])
     if isinstance(value, str):
         for parameter, sample in PSEUDO_PARAMETERS.items():
             value = value.replace(parameter, sample)
@@ -75,48 +51,10 @@ def _text(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def _has_wildcard(text: str) -> bool:
-    return "*" in text or "?" in text
-
-
-def _grants(patterns: list[str], action: str) -> bool:
-    """Whether IAM action patterns (case-insensitive, with * and ?) cover an action."""
-    return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in patterns)
-
-
-def _identity_policies(resources: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(owner, role it applies to or "", statement) for every identity policy statement in the stack:
-    roles' inline policies, AWS::IAM::Policy and AWS::IAM::ManagedPolicy resources."""
-    for name, role in _of_type(resources, "AWS::IAM::Role").items():
-        for policy in role.get("Policies", []):
-            yield from ((name, name, s) for s in policy_statements(policy["PolicyDocument"]))
-    for name, policy in _of_type(resources, "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy").items():
-        roles = [_target(role) or "" for role in policy.get("Roles", [])] or [""]
-        for role in roles:
-            yield from ((name, role, s) for s in policy_statements(policy["PolicyDocument"]))
-
-
-def _resource_policies(resources: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(owner, statement) for every resource-based policy in the stack."""
-    kinds = ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy")
-    for name, policy in _of_type(resources, *kinds).items():
-        yield from ((name, s) for s in policy_statements(policy["PolicyDocument"]))
-
-
-def _function_roles(resources: dict[str, Any]) -> dict[str, str]:
-    """Each Lambda function and the logical id of its role."""
-    roles = {}
-    for name, function in _of_type(resources, "AWS::Lambda::Function").items():
-        role = _target(function["Role"])
-        assert role in resources, f"{name}: its role is not in the template, its rights cannot be read"
-        roles[name] = role
-    return roles
-
-
 def _function_statements(resources: dict[str, Any], function: str) -> list[dict[str, Any]]:
     """The Allow statements of a function's role (inline, and every policy attached to the role)."""
-    role = _function_roles(resources)[function]
-    return [s for _, owner, s in _identity_policies(resources) if owner == role and s["Effect"] == "Allow"]
+    role = pol.function_roles(resources)[function]
+    return [s for _, owner, s in pol.identity_policies(resources) if owner == role and s["Effect"] == "Allow"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -167,7 +105,7 @@ def _bucket_names(resources: dict[str, Any]) -> dict[str, str]:
     """Logical id -> the bucket's name as text (its BucketName, or its logical id when CFN names it)."""
     return {
         name: _text(bucket["BucketName"]) if "BucketName" in bucket else name
-        for name, bucket in _of_type(resources, "AWS::S3::Bucket").items()
+        for name, bucket in pol.of_type(resources, "AWS::S3::Bucket").items()
     }
 
 
@@ -181,7 +119,7 @@ DESTINATIONS = [
 def _notifications(resources: dict[str, Any]) -> list[Notification]:
     notifications = []
     names = _bucket_names(resources)
-    for name, bucket in _of_type(resources, "AWS::S3::Bucket").items():
+    for name, bucket in pol.of_type(resources, "AWS::S3::Bucket").items():
         config = bucket.get("NotificationConfiguration", {})
         # EventBridge gets every event of the bucket, with no prefix filter this test could compare
         assert "EventBridgeConfiguration" not in config, f"{name} sends all its events to EventBridge"
@@ -189,7 +127,7 @@ def _notifications(resources: dict[str, Any]) -> list[Notification]:
             for item in config.get(kind, []):
                 rules = item.get("Filter", {}).get("S3Key", {}).get("Rules", [])
                 prefix = next((r["Value"] for r in rules if r["Name"].lower() == "prefix"), "")
-                destination = _target(item[key]) or _text(item[key])
+                destination = pol.target(item[key]) or _text(item[key])
                 notifications.append(Notification(names[name], item["Event"], prefix, destination))
     return notifications
 
@@ -200,13 +138,13 @@ def _s3_location(resource: Any, names: dict[str, str]) -> tuple[str, str | None]
     text = _text(resource).strip()
     if text == "*":
         return "*", "*"
-    if (target := _target(resource)) is not None:  # !GetAtt X.Arn or !Ref X
+    if (target := pol.target(resource)) is not None:  # !GetAtt X.Arn or !Ref X
         return (names[target], None) if target in names else None
     for logical_id, name in names.items():  # !Sub ${Bucket.Arn}/... or ${Bucket}
         text = text.replace("${" + logical_id + ".Arn}", "arn:aws:s3:::" + name)
         text = text.replace("${" + logical_id + "}", name)
     arn = text.split(":", 5)
-    if len(arn) == 6 and arn[0] == "arn" and arn[2] != "s3" and not _has_wildcard(arn[2]):
+    if len(arn) == 6 and arn[0] == "arn" and arn[2] != "s3" and not pol.has_wildcard(arn[2]):
         return None
     match = re.fullmatch(r"arn:aws[a-z-]*:s3:::([^/]+)(?:/(.*))?", text, re.DOTALL)
     assert match, f"cannot tell which S3 location {resource!r} names"
@@ -217,15 +155,15 @@ def _s3_grants(resources: dict[str, Any]) -> list[Grant]:
     """Every event-making S3 action each function's role allows, with where it applies."""
     names = _bucket_names(resources)
     grants = []
-    for function in _function_roles(resources):
+    for function in pol.function_roles(resources):
         for statement in _function_statements(resources, function):
             # NotAction allows everything it does not list: assume the worst
-            patterns = ["*"] if "NotAction" in statement else _actions(statement)
-            object_actions = [a for a in S3_EVENTS_BY_ACTION if _grants(patterns, a)]
-            bucket_actions = [a for a in S3_BUCKET_ACTIONS_ANY_EVENT if _grants(patterns, a)]
+            patterns = ["*"] if "NotAction" in statement else pol.actions(statement)
+            object_actions = [a for a in S3_EVENTS_BY_ACTION if pol.grants(patterns, a)]
+            bucket_actions = [a for a in S3_BUCKET_ACTIONS_ANY_EVENT if pol.grants(patterns, a)]
             if not object_actions and not bucket_actions:
                 continue
-            for resource in _as_list(statement.get("Resource", "*")):
+            for resource in pol.as_list(statement.get("Resource", "*")):
                 if (location := _s3_location(resource, names)) is None:
                     continue
                 bucket, key = location
@@ -238,20 +176,20 @@ def _s3_grants(resources: dict[str, Any]) -> list[Grant]:
 def _may_overlap(key_pattern: str, prefix: str) -> bool:
     """Whether some key that an IAM key pattern matches can start with the prefix."""
     fixed = re.split(r"[*?]", key_pattern, maxsplit=1)[0]  # the literal part before any wildcard
-    if not _has_wildcard(key_pattern):
+    if not pol.has_wildcard(key_pattern):
         return key_pattern.startswith(prefix)
     return fixed.startswith(prefix) or prefix.startswith(fixed)
 
 
 def _same_bucket(granted: str, notified: str) -> bool:
-    return granted == notified or _has_wildcard(granted)
+    return granted == notified or pol.has_wildcard(granted)
 
 
 def _consumers(resources: dict[str, Any]) -> dict[str, str]:
     """Queue (or other event source) logical id -> the function its event source mapping invokes."""
     return {
-        _target(m["EventSourceArn"]) or _text(m["EventSourceArn"]): _target(m["FunctionName"]) or "?"
-        for m in _of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+        pol.target(m["EventSourceArn"]) or _text(m["EventSourceArn"]): pol.target(m["FunctionName"]) or "?"
+        for m in pol.of_type(resources, "AWS::Lambda::EventSourceMapping").values()
     }
 
 
@@ -331,12 +269,12 @@ def test_classify_may_delete_from_inbox_because_inbox_is_watched_for_creation_on
 
 def test_functions_are_invoked_only_by_their_queues_and_cannot_feed_them(resources: dict[str, Any]) -> None:
     # Given the stack's functions
-    functions = set(_function_roles(resources))
+    functions = set(pol.function_roles(resources))
 
     # Then nothing may invoke them directly (no permission for S3, SNS, EventBridge..., no log
     # subscription, no pipe)
     assert (
-        _of_type(resources, "AWS::Lambda::Permission", "AWS::Logs::SubscriptionFilter", "AWS::Pipes::Pipe")
+        pol.of_type(resources, "AWS::Lambda::Permission", "AWS::Logs::SubscriptionFilter", "AWS::Pipes::Pipe")
         == {}
     )
     # And each is invoked only by an event source mapping on a queue that S3 notifications feed
@@ -348,9 +286,9 @@ def test_functions_are_invoked_only_by_their_queues_and_cannot_feed_them(resourc
     for function in functions:
         for statement in _function_statements(resources, function):
             for action in ("sqs:SendMessage", "sns:Publish", "lambda:InvokeFunction", "events:PutEvents"):
-                assert not _grants(_actions(statement), action), (function, action, statement)
+                assert not pol.grants(pol.actions(statement), action), (function, action, statement)
     # And the queues accept messages from the S3 service alone
-    for name, policy in _of_type(resources, "AWS::SQS::QueuePolicy").items():
+    for name, policy in pol.of_type(resources, "AWS::SQS::QueuePolicy").items():
         for statement in policy_statements(policy["PolicyDocument"]):
             if statement["Effect"] == "Allow":
                 assert statement["Principal"] == {"Service": "s3.amazonaws.com"}, (name, statement)
