@@ -71,11 +71,11 @@ def run_demo(
         status = stack.wait_until_idle(timeout=120)
         rows, problems = _results(ObjectStore(stack.bucket, s3), truth)
 
-        packet_labels = packet_plan(3, seed, labels)
+        packet_labels = packet_plan(3, seed + PACKET_SEED_OFFSET, labels)
         s3.put_object(
             Bucket=stack.bucket,
             Key=PACKET_KEY,
-            Body=packet(packet_labels, seed, dpi),
+            Body=packet(packet_labels, seed + PACKET_SEED_OFFSET, dpi),
             ContentType="application/pdf",
         )
         _say(f"uploaded a {len(packet_labels)}-page packet of 3 documents to {PACKET_KEY}; splitting it...")
