@@ -205,14 +205,11 @@ def page() -> Callable[..., bytes]:
     return draw_page
 
 
-def blank_scan(size: tuple[int, int] = (850, 1100), seed: int = 0) -> Image.Image:
-    """The empty back side of a scanned sheet: off-white paper, sensor noise, a dark scanner edge."""
-    import numpy as np
+def blank_scan(seed: int = 0) -> Image.Image:
+    """The empty back side of a scanned sheet at draw_page's size (850 x 1100: a letter at 100 dpi)."""
+    from docclass_local.samples.packets import blank_page
 
-    noise = np.random.default_rng(seed).normal(0, 6, (size[1], size[0]))
-    grey = Image.fromarray(np.clip(242 + noise, 0, 255).astype("uint8"))
-    grey.paste(25, (0, 0, 12, size[1]))
-    return grey.convert("RGB")
+    return blank_page(seed, dpi=100)
 
 
 def draw_document(kinds: list[str | None], fmt: str = "PDF", seed: int = 0) -> bytes:

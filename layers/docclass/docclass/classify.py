@@ -246,10 +246,7 @@ class Classifier:
         if self.split_packets and document.kind == "pdf":
             sections = plan_sections(document.page_count, pages, document.blank_pages)
             if len(sections) > 1:
-                kept = {k: v for k, v in source.metadata.items() if not k.startswith("docclass-")}
-                kept.update(metadata)
-                kept[SOURCE_ETAG_METADATA] = source.etag.strip('"')
-                if fits_with(kept, SECTIONS_METADATA, format_plan(sections)):
+                if fits_with(routed_metadata(source, metadata), SECTIONS_METADATA, format_plan(sections)):
                     return self._split(source, path, decision, metadata, sections)
                 # The plan is what lets an interrupted split be finished: without room for it on
                 # the packet's copy, the document is routed whole.
@@ -381,12 +378,8 @@ class Classifier:
         - the delete only removes the version we copied (DeleteObject If-Match): a newer upload to
           the same key during the move stays in inbox/ for its own event.
         """
-        # Keep the uploader's own metadata; ours overwrites any docclass-* key it may carry.
-        metadata = {k: v for k, v in source.metadata.items() if not k.startswith("docclass-")}
-        metadata.update(docclass_metadata)
-        etag = source.etag.strip('"')
-        metadata[SOURCE_ETAG_METADATA] = etag
-        metadata = fit_page_labels(metadata)
+        metadata = fit_page_labels(routed_metadata(source, docclass_metadata))
+        etag = metadata[SOURCE_ETAG_METADATA]
         for name in destination_names(destination, etag):
             try:
                 self.store.copy(
@@ -464,3 +457,12 @@ def page_metadata(document: EmbeddedDocument, pages: list[PageDecision]) -> dict
         ),
         PAGE_LABELS_METADATA: page_labels(sorted(outcome.items())),
     }
+
+
+def routed_metadata(source: StoredObject, docclass_metadata: dict[str, str]) -> dict[str, str]:
+    """A routed copy's user metadata: the uploader's own, ours over any docclass-* key it carries,
+    and the source version's ETag."""
+    metadata = {k: v for k, v in source.metadata.items() if not k.startswith("docclass-")}
+    metadata.update(docclass_metadata)
+    metadata[SOURCE_ETAG_METADATA] = source.etag.strip('"')
+    return metadata

@@ -22,7 +22,7 @@ from docclass.errors import StorageError
 from docclass.images import load_image
 from docclass.memory import MemoryBudget
 from docclass.observability import tracer
-from docclass.pages import DocumentKind, is_near_blank, open_document
+from docclass.pages import DocumentKind, embed_pages, open_document
 
 logger = Logger(child=True)
 
@@ -139,17 +139,10 @@ class DocumentEmbedder:
         with open_document(data, budget=self.budget) as document:
             if document.kind == "image":
                 return EmbeddedDocument("image", 1, (EmbeddedPage(1, self.embed(data)),))
-            pages: list[EmbeddedPage] = []
-            for number in range(1, min(max_pages, document.page_count) + 1):
-                if number > 1 and before_page is not None:
-                    before_page(number)
-                page = document.page(number)
-                blank = is_near_blank(page)
-                pages.append(EmbeddedPage(number, None if blank else self.embed_page(page)))
-                del page
-            if all(p.embedded is None for p in pages):
-                pages[0] = EmbeddedPage(1, self.embed_page(document.page(1)))
-            return EmbeddedDocument(document.kind, document.page_count, tuple(pages))
+            pages = embed_pages(document, max_pages, self.embed_page, before_page)
+            return EmbeddedDocument(
+                document.kind, document.page_count, tuple(EmbeddedPage(n, e) for n, e in pages)
+            )
 
     def _embed(self, digest: str, image: Callable[[], Image.Image]) -> Embedded:
         """The cached vector of digest, or one model call on image(); one call for one digest at once."""

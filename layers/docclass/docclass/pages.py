@@ -16,9 +16,9 @@ serialise every call), so one lock guards all of them: the gallery embeds on sev
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -28,6 +28,7 @@ from docclass.images import FIXED_DECODE_NEED, MAX_PIXELS, MAX_SIDE, frame_count
 from docclass.memory import MemoryBudget
 
 DocumentKind = Literal["image", "tiff", "pdf"]
+T = TypeVar("T")
 
 # The resolution of a careful scan; a PDF page is never rendered finer, however small it is.
 MAX_RENDER_DPI = 300
@@ -227,6 +228,31 @@ def open_document(data: bytes, *, budget: MemoryBudget | None = None, max_side: 
     if data[:4] in (b"II*\x00", b"MM\x00*") and (count := frame_count(data)) > 1:
         return TiffDocument(data, count, budget, max_side)
     return Document(data, 1, budget, max_side)
+
+
+def embed_pages(
+    document: Document,
+    limit: int,
+    embed: Callable[[Image.Image], T],
+    before_page: Callable[[int], None] | None = None,
+) -> list[tuple[int, T | None]]:
+    """(page number, embed(page)) for the first `limit` pages, None for a near-blank page.
+
+    The rule the service and `docclass eval` share: pages are rendered one at a time; a near-blank
+    page is not embedded; if every page looked at is near-blank, the first is embedded anyway, so
+    that the document is decided as a single image would be. before_page(n) runs before page
+    n > 1 is rendered and may raise to stop.
+    """
+    out: list[tuple[int, T | None]] = []
+    for number in range(1, min(limit, document.page_count) + 1):
+        if number > 1 and before_page is not None:
+            before_page(number)
+        page = document.page(number)
+        out.append((number, None if is_near_blank(page) else embed(page)))
+        del page
+    if all(value is None for _, value in out):
+        out[0] = (1, embed(document.page(1)))
+    return out
 
 
 def ink_fraction(page: Image.Image) -> float:

@@ -18,7 +18,7 @@ from docclass.embeddings import Embedder
 from docclass.errors import InvalidDocument
 from docclass.images import load_image
 from docclass.index import Entry, GalleryIndex
-from docclass.pages import is_near_blank, open_document
+from docclass.pages import embed_pages, open_document
 from docclass_local.progress import Progress
 
 # (label, key, vector): one labelled document, as the core takes it.
@@ -199,13 +199,10 @@ def _embed_pages(
         with open_document(data) as document:
             if document.kind == "image":
                 return [(1, _embed_image(load_image(data), digest, embedder, thumbnail))]
-            numbers = []
-            for page in document.pages(max_pages):
-                if not is_near_blank(page.image):
-                    numbers.append((page.number, _embed_image(page.image, digest, embedder, thumbnail)))
-            if not numbers:
-                numbers = [(1, _embed_image(document.page(1), digest, embedder, thumbnail))]
-            return numbers
+            pages = embed_pages(
+                document, max_pages, lambda page: _embed_image(page, digest, embedder, thumbnail)
+            )
+            return [(number, embedded) for number, embedded in pages if embedded is not None]
     except InvalidDocument as exc:
         return [(1, Embedded(digest, error=str(exc) or type(exc).__name__))]
 
