@@ -95,8 +95,17 @@ def test_samples_writes_every_class(tmp_path: Path, capsys):
     assert f"wrote {2 * len(CLASSES)} documents" in capsys.readouterr().out
 
 
-def test_demo_routes_everything_and_exits_zero(capsys):
+def test_demo_routes_everything_and_exits_zero(capsys, monkeypatch):
+    # the packet is drawn with seeds of its own, never the gallery's (its pages would be examples)
+    from docclass_local.samples import packets
+
+    seeds: list[int] = []
+    real_packet = packets.packet
+    monkeypatch.setattr(
+        packets, "packet", lambda labels, seed, dpi=150: seeds.append(seed) or real_packet(labels, seed, dpi)
+    )
     assert main(["demo", "--gallery", "2", "--inbox", "1"]) == 0
+    assert seeds and all(seed >= 10_000 for seed in seeds)
     out = capsys.readouterr().out
     assert "accuracy:" in out
     assert "offline stand-in" in out
