@@ -147,3 +147,21 @@ def scripted_form_pdf() -> bytes:
         extra_catalog=b"/OpenAction << /S /JavaScript /JS (app.alert\\('opened'\\);) >> /AcroForm << /Fields [] >>",
         extra_page=field,
     )
+
+
+def drawing_bomb_pdf(shapes: int, repeats: int) -> bytes:
+    """A letter page drawing one form of `shapes` rectangles `repeats` times, both streams Flate
+    compressed: about a kilobyte on disk, shapes x repeats drawing operations for PDFium to load
+    (10,000 x 1,000 took 37 s and 3.3 GB on these machines)."""
+    form = zlib.compress(b"0 0 1 1 re f\n" * shapes, 9)
+    content = zlib.compress(b"/Fm0 Do\n" * repeats, 9)
+    return build_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /XObject << /Fm0 4 0 R >> >> /Contents 5 0 R >>",
+            stream(b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] /Filter /FlateDecode", form),
+            stream(b"/Filter /FlateDecode", content),
+        ]
+    )

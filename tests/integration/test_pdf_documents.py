@@ -101,7 +101,7 @@ def test_a_long_document_goes_back_when_time_runs_out_and_resumes_from_the_cache
     s3, handlers, three_classes, monkeypatch
 ):
     # given an invocation whose time runs out after two model calls (each takes 5 s of it)
-    context = FakeLambdaContext(remaining_ms=22_000)
+    context = FakeLambdaContext(remaining_ms=36_000)
     real_embed = LocalEmbedder.embed
 
     def slow_embed(self, image):  # type: ignore[no-untyped-def]
@@ -223,6 +223,11 @@ def test_a_split_interrupted_after_its_first_section_is_finished_by_the_next_del
     assert keys(s3, "inbox/") == [PDF_KEY] and len(keys(s3, "classified/")) == 1
     # when it is delivered again (a second receive)
     monkeypatch.setattr(Classifier, "_put_section", real_put)
+    real_embed = LocalEmbedder.embed
+    calls: list[int] = []
+    monkeypatch.setattr(
+        LocalEmbedder, "embed", lambda self, image: calls.append(1) or real_embed(self, image)
+    )
     record = event["Records"][0]
     record["attributes"]["ApproximateReceiveCount"] = "2"
     assert classify(event) == {"batchItemFailures": []}
@@ -230,6 +235,14 @@ def test_a_split_interrupted_after_its_first_section_is_finished_by_the_next_del
     assert keys(s3, "classified/") == sorted(SECTIONS)
     assert keys(s3, "inbox/") == []
     assert keys(s3, "packets/") == ["packets/scans/loan-application.pdf"]
+    # and the sections written by the repair carry their evidence as the first one does, taken
+    # from the pages' cached embeddings (no model call)
+    for key in SECTIONS:
+        metadata = s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]
+        assert float(metadata["docclass-distance"]) >= 0 and metadata["docclass-neighbor"].startswith(
+            "gallery/"
+        )
+    assert calls == []
 
 
 def test_without_split_packets_a_packet_is_routed_whole(s3, handlers, three_classes):

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pypdfium2
 import pytest
-from pdfs import encrypted_text_pdf, huge_image_pdf, scripted_form_pdf, text_page_pdf
+from pdfs import drawing_bomb_pdf, encrypted_text_pdf, huge_image_pdf, scripted_form_pdf, text_page_pdf
 from PIL import Image
 
 from conftest import blank_scan, draw_document, draw_page
@@ -116,6 +116,51 @@ def test_a_pdf_page_that_does_not_fit_the_budget_is_refused_before_rendering():
         document.page(1)
 
 
+def classify_budget() -> MemoryBudget:
+    """ClassifyFunction's budget as deployed: 1024 MB, the runtime and index reserved."""
+    return MemoryBudget("ClassifyFunction", 1024, 128 + 480 + 48)
+
+
+def test_a_tiny_pdf_whose_page_expands_past_the_memory_budget_is_refused_and_the_next_one_renders():
+    # given a 1 KB PDF whose one page loads ten million drawing operations (3.3 GB in one process)
+    bomb = drawing_bomb_pdf(10_000, 1_000)
+    assert len(bomb) < 2_000
+    # when its page is drawn within ClassifyFunction's budget
+    with (
+        open_document(bomb, budget=classify_budget()) as document,
+        pytest.raises(DocumentTooLarge, match="page 1 of the PDF: PDFium ran out of memory"),
+    ):
+        document.page(1)
+    # then the next PDF is drawn as ever
+    with open_document(text_page_pdf([["INVOICE"]]), budget=classify_budget()) as document:
+        assert document.page(1).size == (1583, 2048)
+
+
+def test_a_page_that_takes_longer_than_its_deadline_is_refused():
+    # given a page of a million drawing operations (seconds to load), allowed a tenth of a second
+    with (
+        open_document(drawing_bomb_pdf(10_000, 100), page_seconds=0.1) as document,
+        pytest.raises(UnreadableImage, match=r"page 1 of the PDF: PDFium did not finish within 0.1 s"),
+    ):
+        # when / then
+        document.page(1)
+
+
+def test_a_pdf_opened_before_the_renderer_was_stopped_is_reopened_and_drawn():
+    # given a PDF open while another one stops the renderer
+    with open_document(text_page_pdf([["INVOICE"], ["page two"]]), budget=classify_budget()) as kept:
+        first = np.asarray(kept.page(1))
+        with (
+            open_document(drawing_bomb_pdf(10_000, 1_000), budget=classify_budget()) as bomb,
+            pytest.raises(DocumentTooLarge),
+        ):
+            bomb.page(1)
+        # when its pages are drawn again / then they are, as before
+        assert np.array_equal(np.asarray(kept.page(1)), first)
+        assert kept.page(2).size == first.shape[1::-1]
+        assert len(kept.extract(1, 2)) > 0
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_a_scanned_empty_page_is_near_blank(seed: int):
     assert is_near_blank(blank_scan(seed=seed))
@@ -132,6 +177,18 @@ def test_a_page_with_only_a_heading_is_not_near_blank():
     page.paste((30, 30, 30), (120, 100, 420, 116))
     # then
     assert not is_near_blank(page)
+
+
+def test_a_closing_signature_block_is_content_and_a_lone_page_number_is_not():
+    # given the last page of a letter (its closing and a name), and a page with only "Page two"
+    def drawn(lines: list[str]) -> Image.Image:
+        with open_document(text_page_pdf([lines])) as document:
+            return document.page(1)
+
+    # then the closing is embedded as a page, the page number alone is not (it says nothing
+    # about the class, and joins the section before it in a packet)
+    assert not is_near_blank(drawn(["Sincerely,", "", "John Smith"]))
+    assert is_near_blank(drawn(["Page two"]))
 
 
 def test_faint_bleed_through_is_still_near_blank():

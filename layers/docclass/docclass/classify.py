@@ -27,7 +27,15 @@ from docclass.index_store import IndexRepository, Pointer
 from docclass.invocation import NO_BUDGET, InvocationGuard, TimeBudget
 from docclass.memory import MemoryBudget
 from docclass.observability import MetricUnit, count_per_label, error_once, metrics, tracer
-from docclass.packets import Section, format_plan, packet_key, parse_plan, plan_sections, section_key
+from docclass.packets import (
+    Section,
+    format_plan,
+    packet_key,
+    parse_plan,
+    plan_sections,
+    section_key,
+    with_evidence,
+)
 from docclass.pages import open_document
 from docclass.routing import (
     BLANK_PAGE,
@@ -224,21 +232,9 @@ class Classifier:
             budget: MemoryBudget | None = getattr(self.embedder, "budget", None)
             if budget is not None:
                 budget.check_object(source.size)
-            assert source.body is not None
-            document = self.embedder.embed_document(
-                source.body, max_pages=self.max_pages, before_page=self._admit_page
-            )
+            document, pages = self._decide_pages(source, index)
         except InvalidDocument as exc:
             return self._fail(source, path, exc)
-        hits = sum(1 for _, embedded in document.embedded if embedded.cache_hit)
-        if hits:
-            metrics.add_metric(name="EmbeddingCacheHits", unit=MetricUnit.Count, value=hits)
-        pages = [
-            PageDecision(
-                number, decide(index.search(embedded.vector, self.neighbor_count), self.max_distance)
-            )
-            for number, embedded in document.embedded
-        ]
         decision = decide_pages(pages)
         metadata = result_metadata(decision, self.embedder.model_id)
         if document.kind != "image":
@@ -276,6 +272,25 @@ class Classifier:
         )
         return Outcome(key, "classified", destination, decision.label, decision.distance, decision.neighbor)
 
+    def _decide_pages(
+        self, source: StoredObject, index: GalleryIndex
+    ) -> tuple[EmbeddedDocument, list[PageDecision]]:
+        """Embed the document's pages (or find them in the cache) and decide each one."""
+        assert source.body is not None
+        document = self.embedder.embed_document(
+            source.body, max_pages=self.max_pages, before_page=self._admit_page
+        )
+        hits = sum(1 for _, embedded in document.embedded if embedded.cache_hit)
+        if hits:
+            metrics.add_metric(name="EmbeddingCacheHits", unit=MetricUnit.Count, value=hits)
+        pages = [
+            PageDecision(
+                number, decide(index.search(embedded.vector, self.neighbor_count), self.max_distance)
+            )
+            for number, embedded in document.embedded
+        ]
+        return document, pages
+
     def _fail(self, source: StoredObject, path: str, exc: Exception) -> Outcome:
         destination = self._move(source, failed_key(path), error_metadata(str(exc), self.embedder.model_id))
         metrics.add_metric(name="DocumentsFailed", unit=MetricUnit.Count, value=1)
@@ -310,11 +325,17 @@ class Classifier:
         return Outcome(source.key, "split", packet, decision.label, decision.distance, decision.neighbor)
 
     def _finish_packet(self, source: StoredObject, path: str, packet: str) -> None:
-        """Write the sections an interrupted split left unwritten, from the plan on its packets/ copy."""
+        """Write the sections an interrupted split left unwritten, from the plan on its packets/ copy.
+
+        The plan names pages and labels only (it must fit S3's 2 KB of metadata): each section's
+        distance and neighbour come from its pages, decided again from the embedding cache (no
+        model call for the pages the first delivery embedded).
+        """
         held = self.store.head(packet)
         plan = None if held is None else held.metadata.get(SECTIONS_METADATA)
         if plan:
-            self._write_sections(source, path, packet, parse_plan(plan))
+            _, pages = self._decide_pages(source, self.current_index())
+            self._write_sections(source, path, packet, with_evidence(parse_plan(plan), pages))
 
     def _write_sections(
         self, source: StoredObject, path: str, packet: str, sections: list[Section]

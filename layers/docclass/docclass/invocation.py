@@ -26,6 +26,7 @@ from aws_lambda_powertools import Logger
 from docclass.config import Settings
 from docclass.errors import EmbeddingMisconfigured, EmbeddingThrottled, MessageDeferred
 from docclass.observability import MetricUnit, error_once, metrics
+from docclass.pdf_sandbox import PAGE_SECONDS
 from docclass.titan import WORST_CASE_EMBED_SECONDS
 
 logger = Logger(child=True)
@@ -51,6 +52,8 @@ NO_BUDGET = TimeBudget()
 # The numbers below are checked against template.yaml's Timeout of each function in
 # tests/unit/test_invocation.py (the worst case of one message plus the reserve must leave a margin).
 _MODEL_WORST_MS = {"bedrock": int(WORST_CASE_EMBED_SECONDS * 1000), "local": 5_000}
+# Drawing one PDF page: past this the renderer is stopped and the document refused (docclass.pages).
+_PAGE_MS = int(PAGE_SECONDS * 1000)
 # S3 round trips of one inbox document (get, head, copy, delete: well under a second each) and a
 # reload of the index after a gallery change (423 MB at 100,000 x 1024: a few seconds).
 _CLASSIFY_STORAGE_MS = 10_000
@@ -64,20 +67,26 @@ _RETURN_MS = 2_000
 
 
 def classify_budget(settings: Settings) -> TimeBudget:
-    """ClassifyFunction (Timeout 60 s): with Titan, 33 s model + 10 s storage per message, 2 s kept: 45 s."""
+    """ClassifyFunction (Timeout 90 s): with Titan, 10 s to draw a page + 33 s model + 10 s storage
+    per message (and per further page of a PDF), 2 s kept: 55 s."""
     model = _MODEL_WORST_MS[settings.embedder]
-    return TimeBudget(message_ms=model + _CLASSIFY_STORAGE_MS, embed_ms=model, reserve_ms=_RETURN_MS)
+    return TimeBudget(
+        message_ms=_PAGE_MS + model + _CLASSIFY_STORAGE_MS, embed_ms=model, reserve_ms=_RETURN_MS
+    )
 
 
 def gallery_budget(settings: Settings) -> TimeBudget:
-    """GalleryFunction (Timeout 300 s): with Titan, 33 s model + 2 s storage per image, 62 s kept: 97 s.
+    """GalleryFunction (Timeout 300 s): with Titan, 10 s to draw a page + 33 s model + 2 s storage per
+    image, 62 s kept: 107 s.
 
     Messages themselves need no time of their own here: their images are fetched and embedded by
     workers, each of which checks embed_ms before it starts; a message waits at most for its own
     worker, which started only while that left reserve_ms.
     """
     model = _MODEL_WORST_MS[settings.embedder]
-    return TimeBudget(message_ms=0, embed_ms=model + _GALLERY_STORAGE_MS, reserve_ms=_COMMIT_MS + _RETURN_MS)
+    return TimeBudget(
+        message_ms=0, embed_ms=_PAGE_MS + model + _GALLERY_STORAGE_MS, reserve_ms=_COMMIT_MS + _RETURN_MS
+    )
 
 
 def report_misconfigured(error: EmbeddingMisconfigured) -> None:

@@ -64,6 +64,14 @@ def plan_sections(page_count: int, pages: Sequence[PageDecision], blank: Sequenc
     return sections
 
 
+def with_evidence(sections: Sequence[Section], pages: Sequence[PageDecision]) -> list[Section]:
+    """The sections of a plan (pages and labels only) with their distance and neighbour, taken from
+    the pages' decisions as plan_sections takes them; None where no page of a section carries its
+    label any more (the gallery changed since the plan was made)."""
+    decided = {p.number: p.decision for p in pages}
+    return [_section(s.first, s.last, s.label, decided) for s in sections]
+
+
 def _section(first: int, last: int, label: str | None, decided: dict[int, Decision]) -> Section:
     """A section, with the distance and neighbour of its nearest page that carries its label."""
     own = [

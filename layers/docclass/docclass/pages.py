@@ -9,13 +9,15 @@ one decoded page besides its bytes.
 PDF pages are rendered with PDFium (pypdfium2): so that the longer side fits the model's limit,
 and at no more than 300 dpi (a scan's resolution: a small page is not blown up). Forms are not
 drawn and nothing in the PDF is run: PDFium as built for pypdfium2 has no JavaScript engine, and
-form handling is never initialised. PDFium is not thread-safe (pypdfium2's documentation says to
-serialise every call), so one lock guards all of them: the gallery embeds on several threads.
+form handling is never initialised. PDFium runs in a process of its own (docclass.pdf_sandbox),
+with a deadline and a memory limit per page: a page that would take longer than PAGE_SECONDS or
+more memory than the document's budget is refused, and the function goes on.
 """
 
 from __future__ import annotations
 
-import threading
+import contextlib
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -23,9 +25,17 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from PIL import Image
 
-from docclass.errors import UnreadableImage
+from docclass.errors import DocumentTooLarge, UnreadableImage
 from docclass.images import FIXED_DECODE_NEED, MAX_PIXELS, MAX_SIDE, frame_count, load_image
 from docclass.memory import MemoryBudget
+from docclass.pdf_sandbox import (
+    PAGE_SECONDS,
+    SANDBOX,
+    DocumentError,
+    SandboxDied,
+    SandboxError,
+    SandboxTimeout,
+)
 
 DocumentKind = Literal["image", "tiff", "pdf"]
 T = TypeVar("T")
@@ -42,11 +52,6 @@ _BLANK_SIDE = 512
 _BLANK_MARGIN = 0.05
 _INK_CONTRAST = 64
 BLANK_INK_FRACTION = 0.001
-
-# An image drawn over at least this share of its page makes the page a scan.
-_SCAN_COVER = 0.8
-
-_PDFIUM_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -98,120 +103,152 @@ class TiffDocument(Document):
 
 
 class PdfDocument(Document):
-    """A PDF: each page rendered by PDFium to fit max_side, forms not drawn, nothing executed."""
+    """A PDF: each page rendered by PDFium to fit max_side, in the sandbox process (pdf_sandbox),
+    forms not drawn, nothing executed."""
 
     kind: DocumentKind = "pdf"
 
-    def __init__(self, data: bytes, budget: MemoryBudget | None, max_side: int) -> None:
-        import pypdfium2  # imported on the first PDF: images never pay for it
-
-        self._pdfium = pypdfium2
-        with _PDFIUM_LOCK:
-            try:
-                self._pdf = pypdfium2.PdfDocument(data)
-            except pypdfium2.PdfiumError as exc:
-                raise UnreadableImage(_open_error(pypdfium2, exc, data)) from exc
-            count = len(self._pdf)
-        if count < 1:
+    def __init__(
+        self, data: bytes, budget: MemoryBudget | None, max_side: int, page_seconds: float | None = None
+    ) -> None:
+        self._sandbox = SANDBOX
+        self._id = self._sandbox.new_id()
+        self._generation = 0
+        self._path: str | None = self._sandbox.file_for(data)
+        self.page_seconds = PAGE_SECONDS if page_seconds is None else page_seconds
+        super().__init__(data, 0, budget, max_side)
+        try:
+            self.page_count = self._open("open the PDF")
+        except BaseException:
+            self.close()
+            raise
+        if self.page_count < 1:
             self.close()
             raise UnreadableImage("PDF has no pages")
-        super().__init__(data, count, budget, max_side)
+
+    def _allowance(self) -> int | None:
+        """What the sandbox may take for this document: its budget less the bytes the function holds."""
+        return None if self.budget is None else self.budget.per_document - len(self.data)
+
+    def _open(self, what: str) -> int:
+        header = {"op": "open", "id": self._id, "path": self._path, "allowance": self._allowance()}
+        try:
+            answer, _, self._generation = self._call(header, what)
+        except DocumentError as exc:
+            raise UnreadableImage(_open_error(exc.answer)) from None
+        return int(answer["pages"])
+
+    def _call(
+        self, header: dict[str, Any], what: str, timeout: float | None = None
+    ) -> tuple[dict[str, Any], bytes, int]:
+        """A request to the sandbox; its failures as the document's (DocumentError: PDFium's refusal)."""
+        seconds = self.page_seconds if timeout is None else timeout
+        try:
+            return self._sandbox.call(header, timeout=seconds)
+        except SandboxTimeout:
+            raise UnreadableImage(
+                f"cannot {what}: PDFium did not finish within {seconds:g} s (the content is too "
+                "complex to draw in the time a document has)"
+            ) from None
+        except SandboxDied as exc:
+            if exc.out_of_memory and self.budget is not None:
+                raise DocumentTooLarge(
+                    f"cannot {what}: PDFium ran out of memory ({self.budget.describe()})"
+                ) from None
+            raise UnreadableImage(f"cannot {what}: {exc}") from None
+
+    def _request(
+        self, header: dict[str, Any], what: str, timeout: float | None = None
+    ) -> tuple[dict[str, Any], bytes]:
+        """A request about this open document; reopens it first if the sandbox was restarted."""
+        with self._sandbox.lock:
+            if self._generation != self._sandbox.generation:
+                self._open(what)
+            answer, body, _ = self._call(
+                {**header, "id": self._id, "allowance": self._allowance()}, what, timeout
+            )
+        return answer, body
 
     def page(self, number: int) -> Image.Image:
-        with _PDFIUM_LOCK:
-            try:
-                page = self._pdf[number - 1]
-            except self._pdfium.PdfiumError as exc:
-                raise UnreadableImage(f"cannot read page {number} of the PDF: {exc}") from exc
-            try:
-                width_pt, height_pt = page.get_size()
-                if not (width_pt > 0 and height_pt > 0):
-                    raise UnreadableImage(
-                        f"page {number} of the PDF has no size ({width_pt} x {height_pt} pt)"
-                    )
-                images, native = self._images(page, number, width_pt * height_pt)
-                # A scanned page (one image over most of it) is rendered at the scan's own resolution
-                # at most: more pixels would only be interpolated.
-                scale = min(self.max_side / max(width_pt, height_pt), MAX_RENDER_DPI / _POINTS_PER_INCH)
-                if native is not None:
-                    scale = min(scale, native)
-                # A hair under the exact ratio: PDFium rounds each side up, and 216 pt x 300/72 must be
-                # 900 px, not 901.
-                scale *= 1 - 1e-9
-                width, height = _render_size(width_pt, height_pt, scale, self.max_side)
-                if self.budget is not None:
-                    # PDFium's bitmap (3 bytes a pixel), Pillow's RGB copy of it (4 bytes a pixel) and
-                    # what decoding the page's images takes.
-                    need = width * height * 7 + images + FIXED_DECODE_NEED
-                    what = f"page {number} of the PDF, rendered at {width}x{height} px"
-                    self.budget.check_decode(need, len(self.data), what)
-                bitmap = page.render(scale=scale, may_draw_forms=False, rev_byteorder=True)
-                try:
-                    image = bitmap.to_pil().convert("RGB")
-                finally:
-                    bitmap.close()
-            except self._pdfium.PdfiumError as exc:
-                raise UnreadableImage(f"cannot render page {number} of the PDF: {exc}") from exc
-            finally:
-                page.close()
+        what = f"draw page {number} of the PDF"
+        header = {
+            "op": "page",
+            "number": number,
+            "max_side": self.max_side,
+            "max_dpi": MAX_RENDER_DPI,
+            "max_pixels": MAX_PIXELS,
+            "fixed_need": FIXED_DECODE_NEED,
+            "max_need": None if self.budget is None else self.budget.per_document - len(self.data),
+        }
+        try:
+            answer, pixels = self._request(header, what)
+        except DocumentError as exc:
+            raise UnreadableImage(f"cannot read page {number} of the PDF: {exc}") from None
+        if "refused" in answer:
+            raise UnreadableImage(f"page {number} of the PDF {answer['refused']}")
+        if "over_budget" in answer:
+            assert self.budget is not None
+            self.budget.check_decode(
+                int(answer["over_budget"]),
+                len(self.data),
+                f"page {number} of the PDF, rendered at {answer['width']}x{answer['height']} px",
+            )
+        size = (int(answer["width"]), int(answer["height"]))
+        mode = str(answer["mode"])
+        image = Image.frombuffer(
+            _PIL_MODES.get(mode, mode), size, pixels, "raw", mode, int(answer["stride"]), 1
+        )
+        image = image.convert("RGB")
         if max(image.size) > self.max_side:  # rounding up by PDFium: one pixel at most
             image.thumbnail((self.max_side, self.max_side))
         return image
 
-    def _images(self, page: Any, number: int, page_area: float) -> tuple[int, float | None]:
-        """Bytes PDFium may take to decode the page's images, and the scan's scale (pixels per point)
-        if one image covers most of the page; refuses an image over MAX_PIXELS.
-
-        Measured on these machines (a 16000 x 16000 grey or 12000 x 12000 RGB image on a letter
-        page, rendered at 2048 px): PDFium decodes Flate and DCT images a row at a time while it
-        downsamples them (35-94 MB beyond the interpreter), while a JPEG 2000 (JPXDecode) image took
-        179 MB for 144 M pixels; it is counted at 1.25 bytes a pixel. An image past Pillow's own
-        bomb limit is refused outright, as an image file of that size would be.
-        """
-        need = 0
-        native: float | None = None
-        for image in page.get_objects(filter=[self._pdfium.raw.FPDF_PAGEOBJ_IMAGE], max_depth=4):
-            try:
-                width, height = image.get_px_size()
-                filters = image.get_filters()
-                left, bottom, right, top = image.get_bounds()
-            except self._pdfium.PdfiumError:
-                continue  # an image PDFium cannot size is one it will not draw either
-            if width * height > MAX_PIXELS:
-                raise UnreadableImage(
-                    f"page {number} of the PDF holds an image too large: {width}x{height} px "
-                    f"(limit {MAX_PIXELS} px)"
-                )
-            if "JPXDecode" in filters:
-                need += width * height * 5 // 4
-            drawn = (right - left) * (top - bottom)
-            if drawn >= _SCAN_COVER * page_area and right > left:
-                scale = max(width, height) / max(right - left, top - bottom)
-                native = scale if native is None else max(native, scale)
-        return need, native
-
     def extract(self, first: int, last: int) -> bytes:
         """Pages first..last (from 1) as a PDF of their own: the pages' objects copied, not re-rendered."""
-        import io
-
-        with _PDFIUM_LOCK:
-            part = self._pdfium.PdfDocument.new()
-            try:
-                part.import_pages(self._pdf, list(range(first - 1, last)))
-                out = io.BytesIO()
-                part.save(out)
-            except self._pdfium.PdfiumError as exc:
-                raise UnreadableImage(f"cannot copy pages {first}-{last} of the PDF: {exc}") from exc
-            finally:
-                part.close()
-        return out.getvalue()
+        what = f"copy pages {first}-{last} of the PDF"
+        try:
+            _, body = self._request(
+                {"op": "extract", "first": first, "last": last}, what, self.page_seconds * 2
+            )
+        except DocumentError as exc:
+            raise UnreadableImage(f"cannot {what}: {exc}") from None
+        return body
 
     def close(self) -> None:
-        pdf = getattr(self, "_pdf", None)
-        if pdf is not None:
-            with _PDFIUM_LOCK:
-                pdf.close()
-            self._pdf = None
+        path, self._path = self._path, None
+        if path is None:
+            return
+        with self._sandbox.lock:
+            if self._generation and self._generation == self._sandbox.generation:
+                # The worker may be gone, and the document with it.
+                with contextlib.suppress(SandboxError, DocumentError):
+                    self._sandbox.call({"op": "close", "id": self._id}, timeout=self.page_seconds)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+# Pillow's mode for each raw mode PDFium's bitmaps come in (rev_byteorder: RGB order).
+_PIL_MODES = {
+    "RGBX": "RGB",
+    "RGBA": "RGBA",
+    "RGB": "RGB",
+    "L": "L",
+    "BGR": "RGB",
+    "BGRX": "RGB",
+    "BGRA": "RGBA",
+}
+
+
+def _open_error(answer: dict[str, Any]) -> str:
+    """What a PDF that PDFium will not open is, in words a user can act on."""
+    kind = answer.get("kind")
+    if kind == "password":
+        return "PDF is encrypted (it needs a password to open); save an unprotected copy"
+    if kind == "security":
+        return "PDF uses an unsupported security handler"
+    if kind == "empty":
+        return "PDF has no pages"
+    return f"cannot open PDF (damaged or not a PDF): {answer.get('error')}"
 
 
 def looks_like_pdf(data: bytes) -> bool:
@@ -219,12 +256,18 @@ def looks_like_pdf(data: bytes) -> bool:
     return b"%PDF-" in data[:1024]
 
 
-def open_document(data: bytes, *, budget: MemoryBudget | None = None, max_side: int = MAX_SIDE) -> Document:
+def open_document(
+    data: bytes,
+    *,
+    budget: MemoryBudget | None = None,
+    max_side: int = MAX_SIDE,
+    page_seconds: float | None = None,
+) -> Document:
     """The document's pages, recognised by content; UnreadableImage says why it cannot be read."""
     if not data:
         raise UnreadableImage("empty object")
     if looks_like_pdf(data):
-        return PdfDocument(data, budget, max_side)
+        return PdfDocument(data, budget, max_side, page_seconds)
     if data[:4] in (b"II*\x00", b"MM\x00*") and (count := frame_count(data)) > 1:
         return TiffDocument(data, count, budget, max_side)
     return Document(data, 1, budget, max_side)
@@ -273,31 +316,3 @@ def ink_fraction(page: Image.Image) -> float:
 def is_near_blank(page: Image.Image) -> bool:
     """True for a page with (almost) nothing on it, such as the empty back side of a scanned sheet."""
     return ink_fraction(page) < BLANK_INK_FRACTION
-
-
-def _render_size(width_pt: float, height_pt: float, scale: float, max_side: int) -> tuple[int, int]:
-    """The bitmap PDFium renders at scale (it rounds each side up), at most max_side + 1."""
-    return (
-        max(1, min(max_side + 1, -(-int(width_pt * scale * 1000) // 1000))),
-        max(1, min(max_side + 1, -(-int(height_pt * scale * 1000) // 1000))),
-    )
-
-
-def _open_error(pypdfium2: Any, exc: Exception, data: bytes) -> str:
-    """What a PDF that PDFium will not open is, in words a user can act on."""
-    raw = pypdfium2.raw
-    code = getattr(exc, "err_code", None)
-    if code == raw.FPDF_ERR_PASSWORD:
-        return "PDF is encrypted (it needs a password to open); save an unprotected copy"
-    if code == raw.FPDF_ERR_SECURITY:
-        return "PDF uses an unsupported security handler"
-    # pypdfium2 refuses a document of no pages with PDFium's last error, which is then stale: open
-    # it through the raw API to tell an empty document from a damaged one.
-    handle = raw.FPDF_LoadMemDocument64(data, len(data), None)
-    if handle:
-        try:
-            if raw.FPDF_GetPageCount(handle) == 0:
-                return "PDF has no pages"
-        finally:
-            raw.FPDF_CloseDocument(handle)
-    return f"cannot open PDF (damaged or not a PDF): {exc}"

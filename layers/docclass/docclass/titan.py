@@ -29,7 +29,7 @@ DIMENSIONS = (256, 384, 1024)
 # Titan's documented limit is 25 MB per image; decimal megabytes, to stay on the safe side.
 MAX_IMAGE_BYTES = 25_000_000
 
-# Limits of the bedrock-runtime client. One embed() must end well inside ClassifyFunction's 60 s
+# Limits of the bedrock-runtime client. One embed() must end well inside ClassifyFunction's 90 s
 # Timeout: its worst case is what the handlers keep in hand before they start a message
 # (docclass/invocation.py), and a timed-out invocation loses its whole batch's result.
 # Standard retry mode (https://docs.aws.amazon.com/boto3/latest/guide/retries.html):
