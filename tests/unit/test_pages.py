@@ -161,6 +161,23 @@ def test_a_pdf_opened_before_the_renderer_was_stopped_is_reopened_and_drawn():
         assert len(kept.extract(1, 2)) > 0
 
 
+def test_the_pdf_renderer_runs_without_the_functions_aws_credentials(monkeypatch):
+    # given a function whose environment holds its role's credentials
+    from docclass.pdf_sandbox import SANDBOX
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "the-functions-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "the-functions-token")
+    SANDBOX.stop()
+    # when a PDF is drawn
+    with open_document(text_page_pdf([["INVOICE"]])) as document:
+        document.page(1)
+        worker = SANDBOX.worker()
+        # then the process that parsed it never saw them
+        with open(f"/proc/{worker.process.pid}/environ", "rb") as environ:
+            names = {item.split(b"=", 1)[0] for item in environ.read().split(b"\0") if item}
+    assert names == {b"PYTHONPATH", b"PATH", b"LANG"}
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_a_scanned_empty_page_is_near_blank(seed: int):
     assert is_near_blank(blank_scan(seed=seed))

@@ -20,6 +20,8 @@ and kept for the next ones:
   when an allocation fails, and the document is refused;
 - each call has a deadline, after which the function kills the worker; the next PDF starts a new
   one, and documents opened in the old one are opened again in the new one.
+The worker is started without the function's environment (so without its AWS credentials): it
+reads untrusted bytes and needs nothing but its files.
 Requests and answers are a JSON header and raw bytes over the worker's stdin and stdout (its own
 prints go to stderr); nothing is pickled. PDFium is not thread-safe, and the worker is one thread:
 one lock serialises the calls of every thread of the function.
@@ -216,8 +218,13 @@ class Sandbox:
         if self._worker is not None:
             self._worker.kill()
         # The child imports docclass and pypdfium2 from wherever this process found them (Lambda
-        # puts layers on sys.path, not on PYTHONPATH).
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        # puts layers on sys.path, not on PYTHONPATH). It gets nothing else of the environment: it
+        # parses untrusted bytes, and the function's AWS credentials are in its variables.
+        env = {
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+            "PATH": os.environ.get("PATH", os.defpath),
+            "LANG": "C.UTF-8",
+        }
         process = subprocess.Popen(
             [sys.executable, "-m", "docclass.pdf_sandbox"],
             stdin=subprocess.PIPE,
