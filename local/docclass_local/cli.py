@@ -109,6 +109,106 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local_clients(endpoint_url: str) -> tuple[Any, Any]:
+    """S3 and SQS clients for the local stack (any credentials do)."""
+    import boto3
+
+    session = boto3.session.Session(
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "docclass-local"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "docclass-local"),
+        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+    )
+    return session.client("s3", endpoint_url=endpoint_url), session.client("sqs", endpoint_url=endpoint_url)
+
+
+def _confirm(question: str) -> bool:
+    """Ask on the terminal; anything but y/yes is a no (and no terminal is a no)."""
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Bring the index of (model, dimension) back to what gallery/ holds, through GalleryFunction."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from docclass.errors import DocclassError
+    from docclass.index_store import IndexRepository
+    from docclass.local_embedder import MODEL_ID as LOCAL_MODEL_ID
+    from docclass.store import ObjectStore
+    from docclass_local.progress import Progress
+    from docclass_local.reindex import (
+        indexed_vectors,
+        notifications,
+        plan_reindex,
+        queued,
+        send,
+        wait_until_drained,
+    )
+    from docclass_local.status import queue_urls
+
+    s3, sqs = _local_clients(args.endpoint_url)
+    model_id = args.model or LOCAL_MODEL_ID
+    try:
+        queues = queue_urls(sqs, args.bucket)
+        gallery_queue = queues.get(f"{args.bucket}-GalleryQueue")
+        dead_letters = queues.get(f"{args.bucket}-GalleryDeadLetterQueue")
+        if gallery_queue is None:
+            raise DocclassError(
+                f"no GalleryQueue for bucket {args.bucket} at {args.endpoint_url}: is `docclass serve` running?"
+            )
+        plan = plan_reindex(s3, args.bucket, model_id, args.dimension)
+        _print(plan.describe())
+        if args.dry_run or (not plan.work and plan.state != "unusable"):
+            return 0
+        if not args.yes and not _confirm("Proceed?"):
+            print("docclass reindex: nothing done", file=sys.stderr)
+            return 1
+        dead_before = queued(sqs, dead_letters) if dead_letters else 0
+        if plan.state == "unusable":
+            snapshot = IndexRepository(ObjectStore(args.bucket, s3), model_id, args.dimension).start_again()
+            _print(f"published an empty index ({snapshot})")
+        with Progress(plan.work, "sending") as sending:
+            send(sqs, gallery_queue, notifications(plan, args.bucket), sending.advance)
+        target = len(plan.gallery)
+        with Progress(target, "indexed") as indexed:
+
+            def on_poll(left: int) -> None:
+                vectors = indexed_vectors(s3, args.bucket, model_id, args.dimension)
+                indexed.advance(max(0, min(target, vectors) - indexed.count))
+
+            drained = wait_until_drained(
+                sqs, gallery_queue, timeout=args.timeout, poll=args.poll, on_poll=on_poll
+            )
+        if not drained:
+            print(
+                f"docclass reindex: error: GalleryQueue not drained after {args.timeout:g} s; run it again later",
+                file=sys.stderr,
+            )
+            return 1
+        after = plan_reindex(s3, args.bucket, model_id, args.dimension)
+        dead_after = queued(sqs, dead_letters) if dead_letters else 0
+    except (DocclassError, RuntimeError, BotoCoreError, ClientError) as exc:
+        print(f"docclass reindex: error: {exc}", file=sys.stderr)
+        return 1
+    _print(
+        f"index of {model_id} at {args.dimension} dimensions: {len(after.gallery) - len(after.missing)} of "
+        f"{len(after.gallery)} gallery examples indexed, {len(after.stale)} stale entries left"
+    )
+    if after.missing:
+        shown = ", ".join(key for key, _ in after.missing[:10]) + (" ..." if len(after.missing) > 10 else "")
+        _print(f"  not indexed: {shown} (GalleryFunction's log says why, e.g. 'gallery object rejected')")
+    if dead_after > dead_before:
+        print(
+            f"docclass reindex: error: {dead_after - dead_before} messages went to the gallery dead-letter queue",
+            file=sys.stderr,
+        )
+        return 1
+    return 0 if after.state == "usable" else 1
+
+
 def cmd_samples(args: argparse.Namespace) -> int:
     """Write generated sample documents to a folder."""
     from docclass_local.samples import generate
@@ -235,6 +335,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     status.set_defaults(func=cmd_status)
+
+    reindex = sub.add_parser(
+        "reindex",
+        help="bring the index back to what gallery/ holds (corrupt, missing or drifted), via GalleryFunction",
+    )
+    reindex.add_argument(
+        "--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL", f"http://127.0.0.1:{DEFAULT_PORT}")
+    )
+    reindex.add_argument("--bucket", default=DEFAULT_BUCKET)
+    reindex.add_argument(
+        "--model", default="", help="the index's model id (default: the local stack's offline embedder)"
+    )
+    reindex.add_argument("--dimension", type=int, default=1024, help="the index's dimension (default 1024)")
+    reindex.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    reindex.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
+    reindex.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds to wait for the queue to drain"
+    )
+    reindex.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
+    reindex.set_defaults(func=cmd_reindex)
 
     demo = sub.add_parser("demo", help="the whole service on generated documents, end to end")
     demo.add_argument("--gallery", type=int, default=3, help="gallery examples per class")

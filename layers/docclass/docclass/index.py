@@ -124,6 +124,18 @@ class GalleryIndex:
         """Vectors per label."""
         return dict(sorted(Counter(self._labels).items()))
 
+    def newest_sequencer(self, key: str) -> str:
+        """The newest sequencer the index knows for key (its entry's or its tombstone's; "" if none).
+
+        A notification that restates an object's current state (docclass reindex) carries it: it
+        is then applied over what the index knows, and any later S3 event of the key still wins.
+        """
+        row = self._rows.get(key)
+        known = [self._sequencers[row]] if row is not None else []
+        if key in self._tombstones:
+            known.append(self._tombstones[key])
+        return max(known, key=sequencer_value, default="")
+
     def _newest_known(self, key: str) -> int:
         row = self._rows.get(key)
         seen = [sequencer_value(self._sequencers[row])] if row is not None else []

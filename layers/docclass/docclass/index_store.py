@@ -189,19 +189,7 @@ class IndexRepository:
             if pruned:
                 logger.info("forgot old deletions", extra={"tombstones_pruned": pruned})
             body = index.to_bytes()
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            snapshot = f"{self.root}snapshots/{stamp}-{uuid.uuid4().hex[:12]}.idx"
-            version = self.store.put(snapshot, body).version_id
-            doc = {
-                "snapshot": snapshot,
-                "snapshot_version": version,
-                "model_id": self.model_id,
-                "dimension": self.dimension,
-                "vectors": len(index),
-                "labels": index.labels(),
-                "updated": stamp,
-            }
-            pointer_body = json.dumps(doc, sort_keys=True).encode()
+            snapshot, version, pointer_body = self._write_snapshot(index, body)
             vectors, written = len(index), len(body) + len(pointer_body)
             # Let go of this attempt's index and bytes before anything else is read: with a large
             # gallery, holding them through the next GET would add two more copies to the peak.
@@ -223,6 +211,48 @@ class IndexRepository:
             self._sweep(keep=snapshot)
             return CommitResult(True, attempt, snapshot, written, vectors)
         raise IndexConflict(f"gave up after {self.max_attempts} attempts to swap {self.pointer_key}")
+
+    def _write_snapshot(self, index: GalleryIndex, body: bytes) -> tuple[str, str | None, bytes]:
+        """Write a new snapshot of index (its bytes: body); its key, version and pointer document."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        snapshot = f"{self.root}snapshots/{stamp}-{uuid.uuid4().hex[:12]}.idx"
+        version = self.store.put(snapshot, body).version_id
+        doc = {
+            "snapshot": snapshot,
+            "snapshot_version": version,
+            "model_id": self.model_id,
+            "dimension": self.dimension,
+            "vectors": len(index),
+            "labels": index.labels(),
+            "updated": stamp,
+        }
+        return snapshot, version, json.dumps(doc, sort_keys=True).encode()
+
+    def start_again(self) -> str:
+        """Publish an empty index in place of the current one, which cannot be used (a pointer
+        docclass did not write, a corrupt or missing snapshot); returns the new snapshot's key.
+
+        `docclass reindex` does this before it sends the gallery through GalleryFunction again.
+        Conditional on the pointer being the one found unusable (If-Match on its ETag): a writer
+        that replaced it meanwhile wins, and IndexConflict says so. The old snapshot is left to
+        the sweep of orphans.
+        """
+        try:
+            current = self.store.get(self.pointer_key)
+        except ObjectNotFound:
+            current = None
+        etag = None if current is None else current.etag
+        index = self.empty()
+        snapshot, version, pointer_body = self._write_snapshot(index, index.to_bytes())
+        try:
+            swapped = self._swap(None if etag is None else Pointer("", etag, 0, {}), pointer_body, snapshot)
+        except IndexUnusable:
+            swapped = False  # still a pointer we cannot read: not ours
+        if not swapped:
+            self._discard(snapshot, version)
+            raise IndexConflict(f"{self.pointer_key} changed while it was being replaced; run reindex again")
+        logger.warning("index started again, empty", extra={"snapshot": snapshot})
+        return snapshot
 
     def _swap(self, pointer: Pointer | None, body: bytes, snapshot: str) -> bool:
         """Point at snapshot if the pointer is still the one we loaded; True when it now names it."""
