@@ -190,6 +190,12 @@ def cmd_reindex(args: argparse.Namespace) -> int:
             return 1
         after = plan_reindex(s3, args.bucket, model_id, args.dimension)
         dead_after = queued(sqs, dead_letters) if dead_letters else 0
+        if after.state == "absent" and after.gallery:
+            raise DocclassError(
+                f"GalleryFunction does not keep the index of {model_id} at {args.dimension} dimensions: "
+                f"deploy with NextEmbeddingModelId={model_id} NextEmbeddingDimension={args.dimension} "
+                "(or make it the live model), then run reindex again"
+            )
     except (DocclassError, RuntimeError, BotoCoreError, ClientError) as exc:
         print(f"docclass reindex: error: {exc}", file=sys.stderr)
         return 1

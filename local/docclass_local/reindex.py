@@ -83,7 +83,7 @@ class ReindexPlan:
         elif self.work:
             lines.append(
                 f"will send {self.work} notifications to GalleryFunction's queue "
-                "(embeddings of bytes seen before come from the cache: no model call)"
+                "(bytes this model embedded before at this dimension cost no model call: embeddings/ cache)"
             )
         else:
             lines.append("nothing to do: the index matches gallery/")

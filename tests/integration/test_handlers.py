@@ -10,6 +10,7 @@ from conftest import BUCKET, load_event, load_handler
 from docclass import services
 from docclass.classify import Classifier
 from docclass.config import Settings
+from docclass.errors import ConfigError
 from docclass.index_store import IndexRepository
 from docclass.local_embedder import MODEL_ID as LOCAL_MODEL
 from docclass.store import ObjectStore
@@ -556,3 +557,29 @@ def test_an_unusable_index_gives_every_message_back_and_is_logged_once(
     # the reason is logged once with what to do, and counted each time
     assert log.count(f"delete {POINTER}") == 1
     assert out.count('"IndexUnusable":[1.0]') == 2
+
+
+def test_a_broken_next_index_never_holds_back_the_live_one(s3, service_env, page, monkeypatch, caplog):
+    # given a gallery function preparing a switch to 256 dimensions, whose next index cannot be read
+    monkeypatch.setenv("NEXT_EMBEDDING_MODEL_ID", "docclass-local-v1")
+    monkeypatch.setenv("NEXT_EMBEDDING_DIMENSION", "256")
+    store = ObjectStore(BUCKET, s3)
+    indexer = services.build_gallery_indexer(Settings.from_env(), store)
+    assert indexer.next_indexer is not None
+    following = indexer.next_indexer.repository
+    s3.put_object(Bucket=BUCKET, Key=following.pointer_key, Body=b"{not json")
+    # when a gallery change comes
+    s3.put_object(Bucket=BUCKET, Key="gallery/letter/1.png", Body=page("letter"))
+    response = indexer.handle_event(_gallery_batch([("ObjectCreated:Put", "gallery/letter/1.png", "01")]))
+    # then the live index has it and no message comes back for the next index's sake
+    assert response == {"batchItemFailures": []}
+    assert index_of(s3) == {"gallery/letter/1.png": "letter"}
+    # and the miss is said, with what to do before switching
+    assert "docclass reindex --model docclass-local-v1 --dimension 256" in caplog.text
+
+
+def test_the_next_index_may_not_be_the_live_one(service_env, monkeypatch):
+    monkeypatch.setenv("NEXT_EMBEDDING_MODEL_ID", "docclass-local-v1")
+    monkeypatch.setenv("NEXT_EMBEDDING_DIMENSION", "1024")
+    with pytest.raises(ConfigError, match=r"the next index .* is the live one"):
+        services.build_gallery_indexer(Settings.from_env())

@@ -42,6 +42,10 @@ class Settings:
     max_pages: int = 20
     split_packets: bool = False
     gallery_pages: int = 1
+    # The index GalleryFunction also keeps while a switch of model or dimension is prepared
+    # (template NextEmbeddingModelId / NextEmbeddingDimension); "" for none.
+    next_model_id: str = ""
+    next_dimension: int = 1024
     # Lambda sets the reserved AWS_LAMBDA_FUNCTION_MEMORY_SIZE to the function's memory in MB:
     # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
     # Outside Lambda (tests, scripts) the smallest MemorySize of template.yaml stands in.
@@ -73,6 +77,10 @@ class Settings:
             raise ConfigError(
                 f"AWS_LAMBDA_FUNCTION_MEMORY_SIZE must be at least 128 (MB), got {self.memory_mb}"
             )
+        if self.next_model_id and self.next_dimension not in VALID_DIMENSIONS:
+            raise ConfigError(
+                f"NEXT_EMBEDDING_DIMENSION must be one of {VALID_DIMENSIONS}, got {self.next_dimension}"
+            )
         if self.embedder not in EMBEDDERS:
             raise ConfigError(f"EMBEDDER must be one of {EMBEDDERS}, got {self.embedder!r}")
 
@@ -93,6 +101,8 @@ class Settings:
             split_packets=_bool(env, "SPLIT_PACKETS", cls.split_packets),
             gallery_pages=_int(env, "GALLERY_PAGES", cls.gallery_pages),
             memory_mb=_int(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", cls.memory_mb),
+            next_model_id=env.get("NEXT_EMBEDDING_MODEL_ID", "").strip(),
+            next_dimension=_int(env, "NEXT_EMBEDDING_DIMENSION", cls.next_dimension),
         )
 
 

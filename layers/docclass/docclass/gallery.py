@@ -102,6 +102,7 @@ class GalleryIndexer:
         embed_concurrency: int = 1,
         budget: TimeBudget = NO_BUDGET,
         gallery_pages: int = 1,
+        next_indexer: GalleryIndexer | None = None,
     ) -> None:
         if embed_concurrency < 1:
             raise ValueError(f"embed_concurrency must be at least 1, got {embed_concurrency}")
@@ -111,6 +112,7 @@ class GalleryIndexer:
         self.embed_concurrency = embed_concurrency
         self.budget = budget
         self.gallery_pages = gallery_pages
+        self.next_indexer = next_indexer
 
     @tracer.capture_method
     def prepare(
@@ -304,4 +306,30 @@ class GalleryIndexer:
             if not is_sqs_event(event):
                 raise
             return {"batchItemFailures": [{"itemIdentifier": i} for i in message_ids(event)]}
+        if self.next_indexer is not None:
+            self._keep_next_index(event, context)
         return outcome.response
+
+    def _keep_next_index(self, event: Mapping[str, Any], context: Any) -> None:
+        """Apply the batch to the next model's index too (NextEmbeddingModelId), after the live one.
+
+        While a model switch is prepared, every gallery change reaches both indexes, so the next
+        one is complete when the stack switches to it. Its failures are logged and counted
+        (NextIndexChangesMissed), never retried: a broken next index must not hold back, or
+        dead-letter, the changes of the index documents are classified with. `docclass reindex
+        --model ... --dimension ...` before the switch brings back whatever it missed.
+        """
+        assert self.next_indexer is not None
+        next_repository = self.next_indexer.repository
+        try:
+            missed = len(self.next_indexer.handle_event(event, context)["batchItemFailures"])
+            reason = "messages not applied (time, throttling or a transient error)"
+        except Exception as exc:  # whatever it is, the live index's batch stands
+            missed, reason = max(1, len(message_ids(event))), f"{type(exc).__name__}: {exc}"
+        if missed:
+            metrics.add_metric(name="NextIndexChangesMissed", unit=MetricUnit.Count, value=missed)
+            logger.warning(
+                "the next model's index missed gallery changes; run `docclass reindex --model "
+                f"{next_repository.model_id} --dimension {next_repository.dimension}` before switching",
+                extra={"missed": missed, "reason": reason},
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 from docclass import invocation, memory
@@ -10,6 +11,7 @@ from docclass.config import Settings
 from docclass.document_embedder import DocumentEmbedder
 from docclass.embedding_cache import CacheScope, EmbeddingCache
 from docclass.embeddings import Embedder
+from docclass.errors import ConfigError
 from docclass.gallery import GalleryIndexer
 from docclass.index_store import IndexRepository
 from docclass.memory import MemoryBudget
@@ -39,10 +41,28 @@ def _parts(
 
 
 def build_gallery_indexer(settings: Settings, store: ObjectStore | None = None) -> GalleryIndexer:
-    """A GalleryIndexer for these settings."""
+    """A GalleryIndexer for these settings; with NEXT_EMBEDDING_MODEL_ID, one that also keeps the
+    next model's index (see GalleryIndexer._keep_next_index)."""
     store = store or ObjectStore(settings.bucket)
     budget = memory.gallery_budget(settings.memory_mb, settings.gallery_embed_concurrency)
     embedder, repository = _parts(settings, store, "gallery", budget)
+    next_indexer = None
+    if settings.next_model_id:
+        following = replace(settings, model_id=settings.next_model_id, dimension=settings.next_dimension)
+        next_embedder, next_repository = _parts(following, store, "gallery", budget)
+        if next_repository.root == repository.root:
+            raise ConfigError(
+                f"the next index ({next_embedder.model_id} at {settings.next_dimension}) is the live one; "
+                "set NextEmbeddingModelId or NextEmbeddingDimension to another model or dimension, or empty"
+            )
+        next_indexer = GalleryIndexer(
+            store,
+            next_embedder,
+            next_repository,
+            embed_concurrency=settings.gallery_embed_concurrency,
+            budget=invocation.gallery_budget(settings),
+            gallery_pages=settings.gallery_pages,
+        )
     return GalleryIndexer(
         store,
         embedder,
@@ -50,6 +70,7 @@ def build_gallery_indexer(settings: Settings, store: ObjectStore | None = None) 
         embed_concurrency=settings.gallery_embed_concurrency,
         budget=invocation.gallery_budget(settings),
         gallery_pages=settings.gallery_pages,
+        next_indexer=next_indexer,
     )
 
 
