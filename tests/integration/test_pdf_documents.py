@@ -355,3 +355,72 @@ def test_a_packet_whose_plan_would_not_fit_s3_metadata_is_routed_whole(
     assert keys(s3, "packets/") == [] and keys(s3, "inbox/") == []
     (routed,) = keys(s3, "classified/")
     assert routed.endswith("/scans/loan-application.pdf")
+
+
+def pdf_event(key: str) -> dict:
+    """events/sqs-inbox-put-pdf.json's message, naming key (URL-encoded as S3 writes it)."""
+    from urllib.parse import quote_plus
+
+    event = load_event("sqs-inbox-put-pdf.json")
+    record = event["Records"][0]
+    body = json.loads(record["body"])
+    body["Records"][0]["s3"]["object"]["key"] = quote_plus(key)
+    record["body"] = json.dumps(body)
+    return event
+
+
+def test_a_packet_with_a_name_and_a_label_outside_ascii_is_split(s3, handlers, monkeypatch):
+    # given a gallery whose letter class is named in German, and a packet named in German
+    # (S3 user metadata is ASCII: botocore refuses anything else before sending, so the unencoded
+    # plan and packet key kept the message in a retry loop until it was dead-lettered)
+    gallery, classify = handlers
+    for folder, kind in (("form", "form"), ("invoice", "invoice"), ("Kündigung", "letter")):
+        key = f"gallery/{folder}/{kind}-1.png"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=draw_page(kind, seed=1))
+        assert gallery(gallery_event(key)) == {"batchItemFailures": []}
+    monkeypatch.setenv("SPLIT_PACKETS", "true")
+    key = "inbox/scans/Rechnung März.pdf"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=draw_document(PACKET, seed=11))
+    # when
+    assert classify(pdf_event(key)) == {"batchItemFailures": []}
+    # then it is split, each section where its label says, and the plan reads back
+    assert keys(s3, "inbox/") == []
+    assert keys(s3, "classified/") == [
+        "classified/Kündigung/scans/Rechnung März/part-03-p5-6.pdf",
+        "classified/form/scans/Rechnung März/part-01-p1-3.pdf",
+        "classified/invoice/scans/Rechnung März/part-02-p4.pdf",
+    ]
+    from docclass.packets import parse_plan
+
+    plan = s3.head_object(Bucket=BUCKET, Key="packets/scans/Rechnung März.pdf")["Metadata"][
+        "docclass-sections"
+    ]
+    assert [s.label for s in parse_plan(plan)] == ["form", "invoice", "Kündigung"]
+
+
+def test_a_section_name_another_delivery_is_writing_is_not_skipped_for_the_next_name(
+    s3, handlers, three_classes, monkeypatch
+):
+    # given S3 answering a section's conditional write with 409 ConditionalRequestConflict (another
+    # write of that name in flight: a duplicate delivery splitting the same upload), so the name
+    # holds nothing yet
+    from docclass.errors import PreconditionFailed
+    from docclass.store import ObjectStore
+
+    monkeypatch.setenv("SPLIT_PACKETS", "true")
+    real_put = ObjectStore.put
+
+    def conflict(self, key, body, **kwargs):  # type: ignore[no-untyped-def]
+        if key.endswith("/part-02-p4.pdf"):
+            raise PreconditionFailed(f"{key}: ConditionalRequestConflict")
+        return real_put(self, key, body, **kwargs)
+
+    monkeypatch.setattr(ObjectStore, "put", conflict)
+    s3.put_object(Bucket=BUCKET, Key=PDF_KEY, Body=draw_document(PACKET, seed=11))
+    _, classify = handlers
+    # when
+    response = classify(load_event("sqs-inbox-put-pdf.json"))
+    # then the message goes back (to find the section written next time), and no second name is taken
+    assert response["batchItemFailures"]
+    assert not [k for k in keys(s3, "classified/") if "~" in k]
+    assert keys(s3, "inbox/") == [PDF_KEY]

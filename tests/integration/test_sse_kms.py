@@ -205,3 +205,27 @@ def test_local_stack_leaves_unreadable_documents_in_inbox_and_status_shows_them(
         table = format_status(status)
         assert "unreadable (SSE-KMS): 1" in table and "KmsKeyArn" in table and "  inbox/secret.png" in table
         assert stack.kms.refused == ["inbox/secret.png"]
+
+
+def test_the_sections_of_an_encrypted_packet_stay_encrypted_with_its_key(s3, handler, monkeypatch):
+    # given a gallery, and a packet PDF encrypted with the granted key
+    from conftest import draw_document
+
+    for kind in ("form", "invoice", "letter"):
+        s3.put_object(Bucket=BUCKET, Key=f"gallery/{kind}/{kind}.png", Body=draw_page(kind, 1))
+    kms_check(s3, granted=[KEY])
+    handler(
+        "gallery", gallery_event(*(f"gallery/{kind}/{kind}.png" for kind in ("form", "invoice", "letter")))
+    )
+    monkeypatch.setenv("SPLIT_PACKETS", "true")
+    pages = ["form", "form", None, "invoice", "letter", "letter"]
+    put_encrypted(s3, "inbox/scans/loan-application.pdf", draw_document(pages, seed=11))
+    # when it is split
+    assert handler("classify", load_event("sqs-inbox-put-pdf.json")) == {"batchItemFailures": []}
+    # then every section is encrypted with the packet's key, as the packet's own copy is (not with
+    # the bucket's default: anyone allowed to read the bucket could read a page of it)
+    sections = keys(s3, "classified/")
+    assert len(sections) == 3
+    for key in [*sections, "packets/scans/loan-application.pdf"]:
+        head = s3.head_object(Bucket=BUCKET, Key=key)
+        assert (head["ServerSideEncryption"], head.get("SSEKMSKeyId")) == ("aws:kms", KEY), key

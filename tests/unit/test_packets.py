@@ -29,6 +29,22 @@ def test_one_odd_page_between_two_of_the_same_label_is_smoothed():
     assert runs(sections) == [(1, 5, "invoice")]
 
 
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        (("A", "B", "A", "B", "A"), [(1, 5, "A")]),
+        (("A", "B", "A", "B"), [(1, 3, "A"), (4, 4, "B")]),
+        (("A", "A", "B", "A", "B"), [(1, 4, "A"), (5, 5, "B")]),
+    ],
+)
+def test_in_an_alternation_odd_pages_join_the_run_before_them_instead_of_swapping(labels, expected):
+    # (each page against its left neighbour as already smoothed: no page lands in a section whose
+    # label no page of it had; before, A B A B A became 1-2:A, 3:B, 4-5:A)
+    sections = plan_sections(len(labels), decided(*labels), [])
+    assert runs(sections) == expected
+    assert all(section.distance is not None for section in sections)
+
+
 def test_a_one_page_document_at_the_edge_is_its_own_section():
     assert runs(plan_sections(3, decided("id", "statement", "statement"), [])) == [
         (1, 1, "id"),
@@ -64,12 +80,23 @@ def test_the_plan_reads_back_as_written():
     assert runs(parse_plan(format_plan(sections))) == runs(sections)
 
 
+def test_a_plan_with_labels_outside_ascii_or_holding_separators_is_ascii_and_reads_back():
+    sections = plan_sections(3, decided("Kündigung", "Kündigung", "a,b:c"), [])
+    plan = format_plan(sections)
+    assert plan.isascii() and plan.count(",") == 1
+    assert runs(parse_plan(plan)) == [(1, 2, "Kündigung"), (3, 3, "a,b:c")]
+
+
 @pytest.mark.parametrize(
     ("path", "section", "key"),
     [
         ("scans/loan.pdf", Section(1, 3, "invoice"), "classified/invoice/scans/loan/part-02-p1-3.pdf"),
         ("loan.PDF", Section(4, 4, None), "unclassified/loan/part-02-p4.pdf"),
         ("no-extension", Section(2, 5, "id"), "classified/id/no-extension/part-02-p2-5.pdf"),
+        # the path as it is: no segment collapsed, no "./" dropped or added
+        ("a//b.pdf", Section(1, 1, "id"), "classified/id/a//b/part-02-p1.pdf"),
+        ("./x/b.pdf", Section(1, 1, "id"), "classified/id/./x/b/part-02-p1.pdf"),
+        ("a/..pdf", Section(1, 1, "id"), "classified/id/a/..pdf/part-02-p1.pdf"),
     ],
 )
 def test_section_keys_say_where_the_pages_came_from(path: str, section: Section, key: str):

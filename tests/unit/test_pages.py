@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import sys
 
 import numpy as np
 import pypdfium2
@@ -15,6 +17,7 @@ from docclass.errors import DocumentTooLarge, UnreadableImage
 from docclass.images import MAX_SIDE
 from docclass.memory import MB, MemoryBudget
 from docclass.pages import MAX_RENDER_DPI, is_near_blank, open_document
+from docclass.pdf_sandbox import Sandbox
 
 
 def pdf_of_page_sizes(*sizes_in_points: tuple[float, float]) -> bytes:
@@ -176,6 +179,54 @@ def test_the_pdf_renderer_runs_without_the_functions_aws_credentials(monkeypatch
         with open(f"/proc/{worker.process.pid}/environ", "rb") as environ:
             names = {item.split(b"=", 1)[0] for item in environ.read().split(b"\0") if item}
     assert names == {b"PYTHONPATH", b"PATH", b"LANG"}
+    # and this process's own /proc entries (its environment included) are closed to it: PR_GET_DUMPABLE
+    import ctypes
+
+    assert ctypes.CDLL(None).prctl(3, 0, 0, 0, 0) == 0
+
+
+def test_a_renderer_that_cannot_start_is_the_deployments_fault_not_the_documents(monkeypatch):
+    # given a function whose PDF renderer cannot start
+    from docclass.pdf_sandbox import SandboxUnavailable
+
+    fresh = Sandbox()
+    monkeypatch.setattr("docclass.pages.SANDBOX", fresh)
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    # when / then: an error that is retried (and dead-lettered), never failed/ as a damaged PDF
+    with pytest.raises(SandboxUnavailable, match="did not start"):
+        open_document(text_page_pdf([["INVOICE"]]))
+    assert not issubclass(SandboxUnavailable, UnreadableImage)
+
+
+def test_a_pdf_that_cannot_be_written_for_the_renderer_leaves_no_partial_file(monkeypatch, tmp_path):
+    # given a temporary directory that fills up (Lambda's /tmp is 512 MB unless told otherwise)
+    import tempfile
+
+    from docclass import pdf_sandbox
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    fresh = Sandbox()
+    real_fdopen = os.fdopen
+
+    class Full:
+        def __init__(self, fd: int) -> None:
+            self.file = real_fdopen(fd, "wb")
+
+        def __enter__(self) -> Full:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.file.close()
+
+        def write(self, data: bytes) -> int:
+            self.file.write(data[:10])
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pdf_sandbox.os, "fdopen", lambda fd, mode: Full(fd))
+    # when / then
+    with pytest.raises(OSError, match="No space left"):
+        fresh.file_for(b"%PDF-1.7 " + b"x" * 1000)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -54,6 +54,7 @@ from docclass.routing import (
     fits_with,
     inbox_path,
     is_folder_marker,
+    metadata_text,
     page_labels,
     pages_metadata,
     primary_destinations,
@@ -243,7 +244,13 @@ class Classifier:
             sections = plan_sections(document.page_count, pages, document.blank_pages)
             if len(sections) > 1:
                 if fits_with(routed_metadata(source, metadata), SECTIONS_METADATA, format_plan(sections)):
-                    return self._split(source, path, decision, metadata, sections)
+                    try:
+                        return self._split(source, path, decision, metadata, sections)
+                    except InvalidDocument as exc:
+                        # PDFium could not copy the pages out (a damaged page tree, past its
+                        # deadline): no retry would do better. The original is kept under
+                        # packets/, and the document goes to failed/ with the reason.
+                        return self._fail(source, path, InvalidDocument(f"packet could not be split: {exc}"))
                 # The plan is what lets an interrupted split be finished: without room for it on
                 # the packet's copy, the document is routed whole.
                 logger.warning(
@@ -334,7 +341,10 @@ class Classifier:
         held = self.store.head(packet)
         plan = None if held is None else held.metadata.get(SECTIONS_METADATA)
         if plan:
-            _, pages = self._decide_pages(source, self.current_index())
+            try:
+                _, pages = self._decide_pages(source, self.current_index())
+            except InvalidDocument:
+                pages = []  # the pages only lend the sections their evidence
             self._write_sections(source, path, packet, with_evidence(parse_plan(plan), pages))
 
     def _write_sections(
@@ -344,7 +354,8 @@ class Classifier:
         assert source.body is not None
         etag = source.etag.strip('"')
         names = []
-        with open_document(source.body) as document:
+        budget: MemoryBudget | None = getattr(self.embedder, "budget", None)
+        with open_document(source.body, budget=budget) as document:
             for number, section in enumerate(sections, start=1):
                 body = document.extract(section.first, section.last)
                 metadata = result_metadata(
@@ -353,25 +364,40 @@ class Classifier:
                 )
                 metadata.update(
                     {
-                        PACKET_METADATA: packet,
+                        PACKET_METADATA: metadata_text(packet),
                         PACKET_PAGES_METADATA: section.pages,
                         SOURCE_ETAG_METADATA: etag,
                     }
                 )
-                names.append(self._put_section(section_key(path, number, section), body, metadata))
+                key = section_key(path, number, section)
+                # A section is the document's own bytes: encrypted as the packet is (SSE-KMS under
+                # the uploader's key stays so), never with less.
+                names.append(self._put_section(key, body, metadata, source.kms_key_id))
         return names
 
-    def _put_section(self, key: str, body: bytes, metadata: dict[str, str]) -> str:
+    def _put_section(
+        self, key: str, body: bytes, metadata: dict[str, str], kms_key_id: str | None = None
+    ) -> str:
         """Write one section to the first name that is free or already holds it."""
         for name in destination_names(key, metadata[SOURCE_ETAG_METADATA]):
             try:
                 self.store.put(
-                    name, body, content_type="application/pdf", metadata=metadata, if_none_match="*"
+                    name,
+                    body,
+                    content_type="application/pdf",
+                    metadata=metadata,
+                    if_none_match="*",
+                    kms_key_id=kms_key_id,
                 )
                 return name
             except PreconditionFailed:
                 held = self.store.head(name)
-                if held is not None and all(
+                if held is None:
+                    # 409 ConditionalRequestConflict: another write of this name is in flight (a
+                    # duplicate delivery splitting too). Taking the next name would write the
+                    # section twice: retry the message instead, and then find it written.
+                    raise
+                if all(
                     held.metadata.get(k) == metadata[k] for k in (SOURCE_ETAG_METADATA, PACKET_PAGES_METADATA)
                 ):
                     return (

@@ -113,6 +113,7 @@ class GalleryIndexer:
         self.budget = budget
         self.gallery_pages = gallery_pages
         self.next_indexer = next_indexer
+        self.next_missed = 0  # changes the next index missed in this container (also logged, counted)
 
     @tracer.capture_method
     def prepare(
@@ -327,6 +328,7 @@ class GalleryIndexer:
         except Exception as exc:  # whatever it is, the live index's batch stands
             missed, reason = max(1, len(message_ids(event))), f"{type(exc).__name__}: {exc}"
         if missed:
+            self.next_missed += missed
             metrics.add_metric(name="NextIndexChangesMissed", unit=MetricUnit.Count, value=missed)
             logger.warning(
                 "the next model's index missed gallery changes; run `docclass reindex --model "

@@ -6,7 +6,9 @@ rules that keep a section from being cut by one page that says nothing or says t
 - a near-blank page belongs to the page before it (the empty back side of a sheet), or to the page
   after it when it opens the document; pages past MaxPages, never read, belong to the last section;
 - one page whose label differs from the pages on both sides of it, which agree, takes their label
-  (an odd page inside a run: a cover sheet, a page the gallery has no example like).
+  (an odd page inside a run: a cover sheet, a page the gallery has no example like); pages are
+  taken in order, each against its left neighbour as smoothed already, so in an alternation
+  (A B A B A) every B joins the A run instead of A and B swapping.
 Every page is in exactly one section, and sections cover the document in order.
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from urllib.parse import quote, unquote
 
 from docclass.config import CLASSIFIED_PREFIX, PACKETS_PREFIX, UNCLASSIFIED_PREFIX
 from docclass.decide import Decision, PageDecision
@@ -51,10 +53,12 @@ def plan_sections(page_count: int, pages: Sequence[PageDecision], blank: Sequenc
         else:  # a blank first page: with the first decided page
             labels.append(decided[min(decided)].label)
     labels += [labels[-1]] * (page_count - read)  # never read: with the last section
+    # Left to right over what is already smoothed: in an alternation (A B A B A) each odd page
+    # joins the run before it, instead of pages swapping labels with their neighbours.
     smoothed = list(labels)
     for i in range(1, len(labels) - 1):
-        if labels[i - 1] == labels[i + 1] != labels[i] and labels[i] != labels[i - 1]:
-            smoothed[i] = labels[i - 1]
+        if smoothed[i - 1] == labels[i + 1] != labels[i]:
+            smoothed[i] = smoothed[i - 1]
     sections: list[Section] = []
     start = 1
     for number in range(2, len(smoothed) + 2):
@@ -82,8 +86,9 @@ def _section(first: int, last: int, label: str | None, decided: dict[int, Decisi
 
 
 def format_plan(sections: Sequence[Section]) -> str:
-    """docclass-sections: "1-3:invoice,4:receipt,5-6:" (an empty label: unclassified)."""
-    return ",".join(f"{s.pages}:{s.label or ''}" for s in sections)
+    """docclass-sections: "1-3:invoice,4:receipt,5-6:" (an empty label: unclassified); a label is
+    percent-encoded (S3 metadata is ASCII, and "," and ":" separate)."""
+    return ",".join(f"{s.pages}:{quote(s.label or '', safe='')}" for s in sections)
 
 
 def parse_plan(text: str) -> list[Section]:
@@ -92,7 +97,7 @@ def parse_plan(text: str) -> list[Section]:
     for item in text.split(","):
         pages, _, label = item.partition(":")
         first, _, last = pages.partition("-")
-        sections.append(Section(int(first), int(last or first), label or None))
+        sections.append(Section(int(first), int(last or first), unquote(label) or None))
     return sections
 
 
@@ -101,7 +106,11 @@ def section_key(path: str, index: int, section: Section) -> str:
 
     classified/<label>/<path without extension>/part-01-p1-3.pdf, or unclassified/...
     """
-    stem = str(PurePosixPath(path).with_suffix("")) if PurePosixPath(path).suffix else path
+    # The path as it is (no normalising: "a//b.pdf" and "./b.pdf" are keys of their own), less the
+    # extension of its last segment.
+    folder, slash, name = path.rpartition("/")
+    base, dot, _ = name.rpartition(".")
+    stem = folder + slash + (base if dot and base.strip(".") else name)
     prefix = f"{CLASSIFIED_PREFIX}{section.label}/" if section.label else UNCLASSIFIED_PREFIX
     return f"{prefix}{stem}/part-{index:02d}-p{section.pages}.pdf"
 

@@ -30,6 +30,7 @@ one lock serialises the calls of every thread of the function.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import json
 import os
@@ -46,6 +47,10 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any
 
+# A new worker must say it is ready (interpreter started, pypdfium2 imported) within this time.
+STARTUP_SECONDS = 30.0
+# Answers larger than this are not read: a page is at most 2049 x 2049 x 4 bytes.
+_MAX_PAGE_ANSWER = 64 * 1024 * 1024
 # A page PDFium has not drawn in this time is refused, and the worker killed. A letter page draws
 # in 0.05-0.2 s on these machines (bench/results/pdf_render.md); Lambda at 1024 MB has about 0.6
 # of a vCPU. The functions' time budgets count it once per page (docclass/invocation.py).
@@ -69,6 +74,10 @@ class SandboxError(Exception):
     """The worker could not answer: it died or ran past its deadline."""
 
 
+class SandboxUnavailable(RuntimeError):
+    """The worker would not start (a deployment problem, not the document's): retried, never failed/."""
+
+
 class SandboxTimeout(SandboxError):
     """The call ran past its deadline; the worker was killed."""
 
@@ -88,8 +97,9 @@ class SandboxDied(SandboxError):
 
     @property
     def out_of_memory(self) -> bool:
-        """PDFium aborts (SIGABRT) when an allocation fails under the address-space limit."""
-        return self.returncode == -signal.SIGABRT
+        """PDFium aborts (SIGABRT) when an allocation fails under the address-space limit; the
+        kernel's out-of-memory killer sends SIGKILL (the worker offers itself first)."""
+        return self.returncode in (-signal.SIGABRT, -signal.SIGKILL)
 
 
 class DocumentError(Exception):
@@ -141,17 +151,26 @@ class _Worker:
             _write_frame(self.process.stdin, header, payload)
         except (BrokenPipeError, OSError):
             raise SandboxDied(self.process.wait()) from None
-        deadline = time.monotonic() + timeout
-        reader = _DeadlineReader(self.process.stdout.fileno(), deadline)
-        try:
-            head_size, payload_size = _FRAME.unpack(reader.read(_FRAME.size))
-            answer = json.loads(reader.read(head_size))
-            body = reader.read(payload_size) if payload_size else b""
-        except TimeoutError:
-            self.kill()
-            raise SandboxTimeout(f"no answer within {timeout:g} s") from None
-        except EOFError:
-            raise SandboxDied(self.process.wait()) from None
+        return self.receive(timeout, None if header.get("op") == "extract" else _MAX_PAGE_ANSWER)
+
+    def receive(
+        self, timeout: float, max_payload: int | None = _MAX_PAGE_ANSWER
+    ) -> tuple[dict[str, Any], bytes]:
+        """The worker's next frame, within timeout seconds, with at most max_payload bytes."""
+        assert self.process.stdout is not None
+        with _DeadlineReader(self.process.stdout.fileno(), time.monotonic() + timeout) as reader:
+            try:
+                head_size, payload_size = _FRAME.unpack(reader.read(_FRAME.size))
+                answer = json.loads(reader.read(head_size))
+                if max_payload is not None and payload_size > max_payload:
+                    raise EOFError  # not an answer this protocol gives: treat the worker as broken
+                body = reader.read(payload_size) if payload_size else b""
+            except TimeoutError:
+                self.kill()
+                raise SandboxTimeout(f"no answer within {timeout:g} s") from None
+            except EOFError:
+                self.kill()
+                raise SandboxDied(self.process.wait()) from None
         return answer, body
 
     def kill(self) -> None:
@@ -171,6 +190,12 @@ class _DeadlineReader:
         self.deadline = deadline
         self.selector = selectors.DefaultSelector()
         self.selector.register(fd, selectors.EVENT_READ)
+
+    def __enter__(self) -> _DeadlineReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.selector.close()
 
     def read(self, size: int) -> bytes:
         out = bytearray()
@@ -200,15 +225,25 @@ class Sandbox:
         return next(self._ids)
 
     def file_for(self, data: bytes) -> str:
-        """Write a document's bytes where the worker can read them (deleted by the caller)."""
+        """Write a document's bytes where the worker can read them (deleted by the caller).
+
+        One directory per process, named after it: a Lambda container that was stopped (timeout,
+        out of memory) keeps /tmp for the next process, so the first PDF of a process removes the
+        directories of processes that no longer run. A write that fails (/tmp full: 512 MB unless
+        EphemeralStorage says more) leaves nothing behind.
+        """
         with self.lock:
             if self._dir is None or not os.path.isdir(self._dir):
-                self._dir = tempfile.mkdtemp(prefix="docclass-pdf-")
-                atexit.register(shutil.rmtree, self._dir, True)
+                self._dir = _fresh_directory()
             directory = self._dir
         fd, path = tempfile.mkstemp(suffix=".pdf", dir=directory)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            raise
         return path
 
     def worker(self) -> _Worker:
@@ -225,16 +260,28 @@ class Sandbox:
             "PATH": os.environ.get("PATH", os.defpath),
             "LANG": "C.UTF-8",
         }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "docclass.pdf_sandbox"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            close_fds=True,
-        )
-        self._worker = _Worker(process, next(self._generations))
+        _not_dumpable()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "docclass.pdf_sandbox"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise SandboxUnavailable(f"cannot start the PDF renderer: {exc}") from exc
+        worker = _Worker(process, next(self._generations))
+        try:
+            hello, _ = worker.receive(STARTUP_SECONDS)
+        except SandboxError as exc:
+            raise SandboxUnavailable(f"the PDF renderer did not start: {exc}") from exc
+        if not hello.get("ready"):
+            worker.kill()
+            raise SandboxUnavailable(f"the PDF renderer did not start: {hello}")
+        self._worker = worker
         self.started += 1
-        return self._worker
+        return worker
 
     def call(
         self, header: dict[str, Any], payload: bytes = b"", *, timeout: float
@@ -260,6 +307,45 @@ class Sandbox:
                 self._worker = None
 
 
+_DIR_PREFIX = "docclass-pdf-"
+
+
+def _fresh_directory() -> str:
+    """This process's directory for PDFs under the temporary directory; those of gone processes removed."""
+    root = tempfile.gettempdir()
+    for name in os.listdir(root):
+        if name.startswith(_DIR_PREFIX) and name[len(_DIR_PREFIX) :].isdigit():
+            pid = int(name[len(_DIR_PREFIX) :])
+            if pid != os.getpid() and not os.path.exists(f"/proc/{pid}"):
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    directory = os.path.join(root, f"{_DIR_PREFIX}{os.getpid()}")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    atexit.register(shutil.rmtree, directory, True)
+    return directory
+
+
+def _prctl(option: int, value: int) -> bool:
+    """Linux prctl(2); False where it is not available."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(option, value, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+
+
+def _not_dumpable() -> None:
+    """Make this process's /proc entries (its environment, with the function's AWS credentials,
+    its memory) unreadable to other processes of the same user, such as the worker: without it a
+    worker that PDFium's parsing let an attacker run could read /proc/<parent>/environ."""
+    _prctl(_PR_SET_DUMPABLE, 0)
+
+
 SANDBOX = Sandbox()
 atexit.register(SANDBOX.stop)
 
@@ -267,13 +353,20 @@ atexit.register(SANDBOX.stop)
 # --- the worker's side ----------------------------------------------------------------------------
 
 
-def _address_space() -> int:
-    """This process's virtual size in bytes (VmSize)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
+def _status_bytes(field: str) -> int:
+    """A size from /proc/self/status (VmSize, VmRSS) in bytes; 0 where there is none."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return 0
+
+
+# An idle worker holding this much more than when it started exits; the next PDF starts a new one.
+_BLOATED_BYTES = 64 * 1024 * 1024
 
 
 class _Requests:
@@ -284,14 +377,22 @@ class _Requests:
 
         self.pdfium = pypdfium2
         self.documents: dict[int, Any] = {}
+        # The size of the process once ready: a request may add its allowance to this, never to
+        # what an earlier request left behind (the limit must not creep up document by document).
+        self.baseline = _status_bytes("VmSize")
+        self.baseline_rss = _status_bytes("VmRSS")
 
     def limit(self, allowance: int | None) -> None:
-        """Let this request take at most `allowance` bytes beyond what the process holds now."""
+        """Let this request take at most `allowance` bytes beyond the process's size when ready."""
         hard = resource.getrlimit(resource.RLIMIT_AS)[1]
-        soft = hard if allowance is None else _address_space() + max(0, allowance)
+        soft = hard if allowance is None else self.baseline + max(0, allowance)
         if hard != resource.RLIM_INFINITY:
             soft = min(soft, hard)
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+    def bloated(self) -> bool:
+        """Idle and still holding much more than when ready (allocator caches after a heavy page)."""
+        return not self.documents and _status_bytes("VmRSS") > self.baseline_rss + _BLOATED_BYTES
 
     def answer(self, header: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         self.limit(header.get("allowance"))
@@ -415,7 +516,11 @@ def serve() -> None:
     requests = os.fdopen(os.dup(0), "rb")
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # whatever PDFium or Python prints goes to stderr, never into an answer
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # a function that dies takes its worker with it
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as score:
+        score.write("1000")  # if memory runs out anyway, the kernel stops the worker, not the function
     side = _Requests()
+    _write_frame(answers, {"ready": True})
     while True:
         try:
             header, _ = _read_frame(requests)
@@ -428,6 +533,8 @@ def serve() -> None:
         except Exception as exc:  # an answer for every request: the function must not wait for none
             answer, payload = {"error": f"{type(exc).__name__}: {exc}"}, b""
         _write_frame(answers, answer, payload)
+        if side.bloated():
+            return
 
 
 if __name__ == "__main__":

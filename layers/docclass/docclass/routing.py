@@ -130,6 +130,12 @@ def _ascii(value: str) -> str:
     return quote(value, safe="/ ._-:=,()[]#")  # "#": a gallery page id, <key>#page=N, stays readable
 
 
+def metadata_text(value: str) -> str:
+    """A value as S3 user metadata carries it: ASCII only (botocore refuses anything else before
+    sending), the rest percent-encoded as in docclass-label and docclass-neighbor."""
+    return _ascii(value)
+
+
 def result_metadata(decision: Decision, model_id: str) -> dict[str, str]:
     """The docclass-* user metadata of a routed document (non-ASCII is percent-encoded)."""
     metadata = {"docclass-model": _ascii(model_id), "docclass-label": _ascii(decision.label or "")}

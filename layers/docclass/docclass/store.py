@@ -139,8 +139,10 @@ class ObjectStore:
         metadata: Mapping[str, str] | None = None,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        kms_key_id: str | None = None,
     ) -> Written:
-        """Write an object, optionally only if its ETag matches / it does not exist."""
+        """Write an object, optionally only if its ETag matches / it does not exist; kms_key_id:
+        encrypt it with that KMS key (SSE-KMS), else the bucket's default encryption applies."""
         params: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": key,
@@ -148,6 +150,9 @@ class ObjectStore:
             "ContentType": content_type,
             "Metadata": dict(metadata or {}),
         }
+        if kms_key_id:
+            params["ServerSideEncryption"] = "aws:kms"
+            params["SSEKMSKeyId"] = kms_key_id
         if if_match:
             params["IfMatch"] = if_match
         if if_none_match:
