@@ -274,8 +274,8 @@ class GalleryIndexer:
         metrics.add_metric(name="GalleryUpserts", unit=MetricUnit.Count, value=upserts)
         metrics.add_metric(name="GalleryRemovals", unit=MetricUnit.Count, value=len(ops) - upserts)
         metrics.add_metric(name="IndexWriteAttempts", unit=MetricUnit.Count, value=result.attempts)
-        # The index's size after this commit (the dashboard's "index size"; IndexVectors at 1024
-        # dimensions x 4 bytes is roughly the snapshot's bytes).
+        # The index's size after this commit, for the dashboard (its snapshot holds about
+        # IndexVectors x dimension x 4 bytes).
         metrics.add_metric(name="IndexVectors", unit=MetricUnit.Count, value=result.vectors)
         logger.info(
             "index committed" if result.changed else "index already up to date",
