@@ -569,13 +569,20 @@ def test_a_broken_next_index_never_holds_back_the_live_one(s3, service_env, page
     following = indexer.next_indexer.repository
     s3.put_object(Bucket=BUCKET, Key=following.pointer_key, Body=b"{not json")
     # when a gallery change comes
+    from docclass.observability import metrics
+
+    metrics.clear_metrics()
     s3.put_object(Bucket=BUCKET, Key="gallery/letter/1.png", Body=page("letter"))
     response = indexer.handle_event(_gallery_batch([("ObjectCreated:Put", "gallery/letter/1.png", "01")]))
     # then the live index has it and no message comes back for the next index's sake
     assert response == {"batchItemFailures": []}
     assert index_of(s3) == {"gallery/letter/1.png": "letter"}
-    # and the miss is counted (and logged, with what to do before switching)
+    # and the miss is counted (and logged, with what to do before switching); the metrics the
+    # alarms read are the live index's only
     assert indexer.next_missed == 1
+    assert metrics.metric_set["NextIndexChangesMissed"]["Value"] == [1.0]
+    assert metrics.metric_set["GalleryUpserts"]["Value"] == [1.0]
+    assert "IndexUnusable" not in metrics.metric_set
 
 
 def test_the_next_index_may_not_be_the_live_one(service_env, monkeypatch):

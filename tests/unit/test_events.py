@@ -93,3 +93,24 @@ def test_version_id_is_carried_and_a_permanent_version_delete_is_told_from_a_del
     assert not change("ObjectRemoved:DeleteMarkerCreated", "m1").removes_one_version
     assert not change("ObjectRemoved:Delete", None).removes_one_version  # unversioned bucket
     assert not change("ObjectCreated:Put", "v2").removes_one_version
+
+
+@pytest.mark.parametrize("name", ["s3-gallery-put.json", "sqs-gallery-put.json"])
+def test_the_time_s3_made_the_change_is_carried_in_seconds_since_the_epoch(name):
+    # given an event whose eventTime is 2026-11-24T10:00:00.000Z, then its change carries that instant
+    (change,) = list(iter_changes(load_event(name)))
+    assert change.event_time == 1795514400.0
+
+
+@pytest.mark.parametrize("stamp", [None, "", "yesterday", "2026-11-24T10:00:00"])
+def test_a_missing_unreadable_or_zoneless_event_time_is_none_not_a_guess(stamp):
+    # given an S3 record whose eventTime is absent, not a timestamp, or without its time zone
+    record = json.loads(load_event("sqs-gallery-put.json")["Records"][0]["body"])
+    if stamp is None:
+        del record["Records"][0]["eventTime"]
+    else:
+        record["Records"][0]["eventTime"] = stamp
+    # then the change has no event time (no lag is measured from it) and is otherwise read as ever
+    (change,) = parse_s3_notification(record)
+    assert change.event_time is None
+    assert change.key == "gallery/invoice/invoice-001.png"

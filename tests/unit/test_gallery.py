@@ -278,3 +278,59 @@ def test_in_line_embedding_stops_when_time_is_short_and_only_what_was_reported_d
     assert gallery.repository.commits == 1  # type: ignore[attr-defined]
     assert context.get_remaining_time_in_millis() == 10_000  # the commit's reserve is intact
     assert gallery.repository.seconds_left == 10.0  # type: ignore[attr-defined]  # and the commit knows it
+
+
+@pytest.fixture
+def emitted_metrics():
+    """The metrics the code added during the test (not yet flushed), by name."""
+    from docclass.observability import metrics
+
+    metrics.clear_metrics()
+    yield metrics.metric_set
+    metrics.clear_metrics()
+
+
+def test_a_commit_reports_how_long_its_oldest_change_waited_and_the_index_size(
+    lambda_context, emitted_metrics
+):
+    # given two gallery changes S3 made at 10:00:00 and 10:00:30 (the events' eventTime), handled
+    # by an indexer whose clock says 10:02:00
+    batch = sqs_batch(
+        [("ObjectCreated:Put", "gallery/a/1.png", "01"), ("ObjectCreated:Put", "gallery/b/2.png", "02")]
+    )
+    for record, stamp in zip(
+        batch["Records"], ["2026-11-24T10:00:00.000Z", "2026-11-24T10:00:30.000Z"], strict=True
+    ):
+        body = json.loads(record["body"])
+        body["Records"][0]["eventTime"] = stamp
+        record["body"] = json.dumps(body)
+    gallery = GalleryIndexer(
+        FakeStore({"gallery/a/1.png": b"one", "gallery/b/2.png": b"two"}),  # type: ignore[arg-type]
+        FakeEmbedder(),  # type: ignore[arg-type]
+        FakeRepository(),  # type: ignore[arg-type]
+        clock=lambda: 1795514520.0,  # 2026-11-24T10:02:00Z
+    )
+    # when the batch is committed
+    assert gallery.handle_event(batch, lambda_context) == {"batchItemFailures": []}
+    # then IndexLag is the older change's wait (120 s, not 90 s) and IndexVectors the index's size
+    assert emitted_metrics["IndexLag"]["Value"] == [120.0]
+    assert emitted_metrics["IndexLag"]["Unit"] == "Seconds"
+    assert emitted_metrics["IndexVectors"]["Value"] == [2.0]
+
+
+def test_no_lag_is_reported_when_the_batch_commits_nothing(lambda_context, emitted_metrics):
+    # given a change whose object is already gone (its removal event will follow): nothing to commit
+    gallery = GalleryIndexer(
+        FakeStore({}),  # type: ignore[arg-type]
+        FakeEmbedder(),  # type: ignore[arg-type]
+        FakeRepository(),  # type: ignore[arg-type]
+        clock=lambda: 1795514520.0,
+    )
+    # when its batch is handled
+    response = gallery.handle_event(
+        sqs_batch([("ObjectCreated:Put", "gallery/a/1.png", "01")]), lambda_context
+    )
+    # then no commit happened, so no IndexLag or IndexVectors was emitted
+    assert response == {"batchItemFailures": []}
+    assert gallery.repository.commits == 0  # type: ignore[attr-defined]
+    assert "IndexLag" not in emitted_metrics and "IndexVectors" not in emitted_metrics

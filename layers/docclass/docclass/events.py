@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote_plus
 
@@ -40,6 +41,9 @@ class S3Change:
     attempt: int = (
         1  # SQS ApproximateReceiveCount: above 1, an earlier delivery may have done part of the work
     )
+    # When S3 finished the request (the record's eventTime), in seconds since the epoch; None if the
+    # record had none. How long a gallery change waited for the index is measured from here.
+    event_time: float | None = None
 
     @property
     def is_created(self) -> bool:
@@ -82,9 +86,19 @@ def parse_s3_notification(body: Mapping[str, Any], attempt: int = 1) -> list[S3C
                 size=int(obj.get("size", 0) or 0),
                 version_id=obj.get("versionId", "") or "",
                 attempt=attempt,
+                event_time=_epoch_seconds(record.get("eventTime")),
             )
         )
     return changes
+
+
+def _epoch_seconds(timestamp: Any) -> float | None:
+    """An S3 eventTime ("2026-11-24T10:00:00.000Z") in seconds since the epoch; None if unreadable."""
+    try:
+        parsed = datetime.fromisoformat(str(timestamp))
+    except ValueError:
+        return None
+    return parsed.timestamp() if parsed.tzinfo is not None else None
 
 
 def message_ids(event: Mapping[str, Any]) -> list[str]:

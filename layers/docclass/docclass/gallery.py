@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+import copy
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -91,6 +93,7 @@ class GalleryIndexer:
     change's operation is still decided (and logged, and counted) one by one, in batch order.
     An image is fetched and embedded only while the invocation has time for that and for the
     commit (`budget`), and not after the model answered "throttled" or "misconfigured".
+    `clock` (seconds since the epoch) dates each commit against its changes' S3 event times.
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class GalleryIndexer:
         budget: TimeBudget = NO_BUDGET,
         gallery_pages: int = 1,
         next_indexer: GalleryIndexer | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if embed_concurrency < 1:
             raise ValueError(f"embed_concurrency must be at least 1, got {embed_concurrency}")
@@ -114,6 +118,7 @@ class GalleryIndexer:
         self.gallery_pages = gallery_pages
         self.next_indexer = next_indexer
         self.next_missed = 0  # changes the next index missed in this container (also logged, counted)
+        self._clock = clock
 
     @tracer.capture_method
     def prepare(
@@ -273,6 +278,9 @@ class GalleryIndexer:
         metrics.add_metric(name="GalleryUpserts", unit=MetricUnit.Count, value=upserts)
         metrics.add_metric(name="GalleryRemovals", unit=MetricUnit.Count, value=len(ops) - upserts)
         metrics.add_metric(name="IndexWriteAttempts", unit=MetricUnit.Count, value=result.attempts)
+        # The index's size after this commit, for the dashboard (its snapshot holds about
+        # IndexVectors x dimension x 4 bytes).
+        metrics.add_metric(name="IndexVectors", unit=MetricUnit.Count, value=result.vectors)
         logger.info(
             "index committed" if result.changed else "index already up to date",
             extra={
@@ -297,10 +305,12 @@ class GalleryIndexer:
         guard = InvocationGuard(context, self.budget)
         with self._prefetching(event, guard) as prefetched:
             outcome = process_event(
-                event, context, lambda change: self.prepare(change, prefetched, guard), guard
+                event, context, lambda change: (change, self.prepare(change, prefetched, guard)), guard
             )
+        done: list[tuple[S3Change, GalleryOp | None]] = outcome.results
         try:
-            self.commit([op for op in outcome.results if op is not None], guard)
+            if self.commit([op for _, op in done if op is not None], guard) is not None:
+                self._report_lag([change for change, _ in done])
         except IndexUnusable as exc:
             metrics.add_metric(name="IndexUnusable", unit=MetricUnit.Count, value=1)
             error_once(str(exc), error_type=type(exc).__name__)
@@ -322,11 +332,17 @@ class GalleryIndexer:
         """
         assert self.next_indexer is not None
         next_repository = self.next_indexer.repository
+        # The dashboard and the alarms read the live index's metrics (GalleryUpserts, IndexVectors,
+        # IndexLag...): what the next pass records is dropped, but for what it missed.
+        recorded = copy.deepcopy(metrics.metric_set)
         try:
             missed = len(self.next_indexer.handle_event(event, context)["batchItemFailures"])
             reason = "messages not applied (time, throttling or a transient error)"
         except Exception as exc:  # whatever it is, the live index's batch stands
             missed, reason = max(1, len(message_ids(event))), f"{type(exc).__name__}: {exc}"
+        finally:
+            metrics.metric_set.clear()
+            metrics.metric_set.update(recorded)
         if missed:
             self.next_missed += missed
             metrics.add_metric(name="NextIndexChangesMissed", unit=MetricUnit.Count, value=missed)
@@ -335,3 +351,16 @@ class GalleryIndexer:
                 f"{next_repository.model_id} --dimension {next_repository.dimension}` before switching",
                 extra={"missed": missed, "reason": reason},
             )
+
+    def _report_lag(self, changes: Sequence[S3Change]) -> None:
+        """Emit IndexLag: how long the oldest change this commit applied had waited since S3 made it.
+
+        With the gallery queue's ApproximateAgeOfOldestMessage (changes still waiting), this is how
+        far the index trails gallery/ (the IndexStale alarm). The queue's age alone misses a change
+        retried for a long time: SQS leaves a message received three times or more out of that metric
+        (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html).
+        """
+        times = [change.event_time for change in changes if change.event_time is not None]
+        if times:
+            lag = max(0.0, self._clock() - min(times))
+            metrics.add_metric(name="IndexLag", unit=MetricUnit.Seconds, value=round(lag, 3))
