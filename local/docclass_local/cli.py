@@ -1,10 +1,9 @@
-"""The `docclass` command: serve, status, demo, samples and eval (local tools, never deployed)."""
+"""The `docclass` command: serve, status, redrive, backfill, demo, samples and eval (never deployed)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
@@ -91,22 +90,157 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _operate(command: str, work: Any, args: argparse.Namespace) -> int:
+    """Run a day-2 command: any error is one line on stderr and exit status 1."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from docclass.errors import DocclassError
+    from docclass_local.target import CommandError
+
+    try:
+        return int(work(args))
+    except CommandError as exc:
+        message = str(exc)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        message = f"{exc.operation_name}: {error.get('Code', '')} {error.get('Message', '')}".strip()
+    except (BotoCoreError, DocclassError) as exc:
+        message = str(exc)
+    print(f"docclass {command}: error: {message}", file=sys.stderr)
+    return 1
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    """Print what the bucket and queues hold."""
-    import boto3
+    """Print what the bucket and queues hold, and what needs attention (alarms, ages, freshness)."""
+    return _operate("status", _status, args)
 
-    from docclass_local.status import collect_status, format_status
 
-    session = boto3.session.Session(
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "docclass-local"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "docclass-local"),
-        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-    )
-    s3 = session.client("s3", endpoint_url=args.endpoint_url)
-    sqs = session.client("sqs", endpoint_url=args.endpoint_url)
-    status = collect_status(s3, sqs, args.bucket, granted_kms_keys=[args.kms_key_arn])
-    _print(json.dumps(status, indent=2) if args.json else format_status(status))
+def _status(args: argparse.Namespace) -> int:
+    from docclass_local.health import collect_health, format_health
+    from docclass_local.status import unreadable_sse_kms
+    from docclass_local.target import resolve_target
+
+    target = resolve_target(args)
+    status = collect_health(target)
+    if args.kms_key_arn:  # the key the functions are granted: its objects are readable after all
+        from docclass.store import ObjectStore
+
+        status["unreadable_sse_kms"] = unreadable_sse_kms(
+            ObjectStore(target.bucket, target.s3), status["unreadable_sse_kms"], [args.kms_key_arn]
+        )
+    _print(json.dumps(status, indent=2, default=str) if args.json else format_health(status))
     return 0
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    """Move dead letters back to their source queues and report where their documents went."""
+    return _operate("redrive", _redrive, args)
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    import time
+
+    from docclass_local.redrive import follow, plan_redrive, redrive
+    from docclass_local.target import confirm, resolve_target
+
+    target = resolve_target(args)
+    # The gallery first: documents redriven before the index has their examples would be classified
+    # without them (a ClassifyFunction instance sees a new index within IndexRefreshSeconds).
+    moves = sorted(plan_redrive(target, args.queue), key=lambda m: m.which != "gallery")
+    total = sum(move.waiting for move in moves)
+    how = "one by one (local stack)" if target.local else "with an SQS message move task"
+    _print(f"redrive on {target.description}, {how}:")
+    for move in moves:
+        _print(
+            f"  {move.dead_letter_url.rsplit('/', 1)[-1]}: {move.waiting} -> {move.source_url.rsplit('/', 1)[-1]}"
+        )
+    if total == 0:
+        _print("nothing to redrive")
+        return 0
+    if args.dry_run:
+        _print(f"dry run: would move {total} messages; nothing changed")
+        return 0
+    confirm(args, f"move {total} dead letters back to their source queues?")
+    settle = (
+        args.settle
+        if args.settle is not None
+        else float(target.parameters.get("IndexRefreshSeconds", "30") or 0)
+    )
+    gallery_moved = False
+    for move in moves:
+        if move.waiting == 0:
+            continue
+        if move.which == "inbox" and gallery_moved and settle > 0:
+            _print(f"waiting {settle:.0f} s for ClassifyFunction to load the new index (IndexRefreshSeconds)")
+            time.sleep(settle)
+        redrive(target, [move], rate=args.rate)
+        _print(f"moved {move.which} {move.moved}")
+        gallery_moved = gallery_moved or (move.which == "gallery" and move.moved > 0)
+        if args.wait <= 0:
+            continue
+        places = follow(target, [move], timeout=args.wait)
+        _print(f"where the redriven {move.which} documents are now (after up to {args.wait:.0f} s):")
+        for key, where in places.items():
+            _print(f"  {key} -> {where}")
+        if not move.keys_complete:
+            _print("  (a sample: the dead-letter queue held more messages than were peeked)")
+    if args.wait > 0:
+        again = sum(m.waiting for m in plan_redrive(target, args.queue))
+        _print(f"dead letters now: {again}" + (" (failed again: see the function logs)" if again else ""))
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    """Copy an archive into inbox/ at a bounded rate, resumably, so that it is classified."""
+    return _operate("backfill", _backfill, args)
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from docclass_local.backfill import (
+        Checkpoint,
+        Source,
+        default_checkpoint,
+        default_rate,
+        list_sources,
+        run_backfill,
+    )
+    from docclass_local.target import CommandError, confirm, resolve_target
+
+    source = Source.parse(args.source)
+    target = resolve_target(args)
+    if source.bucket == target.bucket:
+        raise CommandError("the source is the stack's own bucket: use reclassify for documents already there")
+    rate = args.rate or default_rate(target)
+    if rate <= 0:
+        raise CommandError("--rate must be positive")
+    path = Path(args.checkpoint) if args.checkpoint else default_checkpoint(source, target.bucket)
+    checkpoint = Checkpoint(path)
+    objects = list(list_sources(target.s3, source))
+    todo = [o for o in objects if not checkpoint.done(o.key)]
+    minutes = len(todo) / rate / 60
+    _print(
+        f"backfill {source.uri} -> s3://{target.bucket}/inbox/ ({target.description}): "
+        f"{len(objects)} objects, {len(objects) - len(todo)} done before (checkpoint {path}), "
+        f"{len(todo)} to copy at {rate:g}/s (about {minutes:.0f} min)"
+    )
+    for obj in todo[:5]:
+        _print(f"  {obj.key} -> {obj.destination}")
+    if len(todo) > 5:
+        _print(f"  ... and {len(todo) - 5} more")
+    if not todo:
+        return 0
+    if args.dry_run:
+        _print("dry run: nothing copied, checkpoint not written")
+        return 0
+    confirm(args, f"copy {len(todo)} objects into s3://{target.bucket}/inbox/?")
+    try:
+        report = run_backfill(target, source, objects, checkpoint, rate=rate)
+    finally:
+        checkpoint.close()
+    _print(f"backfill: {report.line()}")
+    for error in report.errors[:10]:
+        print(f"docclass backfill: failed: {error}", file=sys.stderr)
+    return 1 if report.counts["failed"] else 0
 
 
 def cmd_samples(args: argparse.Namespace) -> int:
@@ -223,11 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=cmd_serve)
 
-    status = sub.add_parser("status", help="index, pending, routed and dead-lettered documents")
-    status.add_argument(
-        "--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL", f"http://127.0.0.1:{DEFAULT_PORT}")
+    from docclass_local.target import add_target_arguments
+
+    status = sub.add_parser(
+        "status", help="index, pending, routed and dead-lettered documents, alarms, ages, freshness"
     )
-    status.add_argument("--bucket", default=DEFAULT_BUCKET)
+    add_target_arguments(status, changes=False)
     status.add_argument(
         "--kms-key-arn",
         default="",
@@ -235,6 +370,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     status.set_defaults(func=cmd_status)
+
+    redrive = sub.add_parser(
+        "redrive", help="move dead letters back to their queues, then say where they went"
+    )
+    add_target_arguments(redrive)
+    redrive.add_argument("--queue", choices=("both", "inbox", "gallery"), default="both")
+    redrive.add_argument(
+        "--rate",
+        type=int,
+        default=None,
+        help="messages per second of an SQS move task (default: SQS chooses)",
+    )
+    redrive.add_argument(
+        "--wait",
+        type=float,
+        default=300,
+        metavar="SECONDS",
+        help="how long to wait for the redriven documents to be routed before reporting (0: do not wait)",
+    )
+    redrive.add_argument(
+        "--settle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="pause between the gallery's redrive and the inbox's (default: the stack's IndexRefreshSeconds)",
+    )
+    redrive.set_defaults(func=cmd_redrive)
+
+    backfill = sub.add_parser(
+        "backfill", help="classify an archive: copy s3://OTHER-BUCKET/prefix/ into inbox/"
+    )
+    backfill.add_argument("source", metavar="s3://OTHER-BUCKET/prefix/")
+    add_target_arguments(backfill)
+    backfill.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="copies per second (default: the stack's ClassifyMaxConcurrency, one per function instance)",
+    )
+    backfill.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="the resume record (default .docclass-backfill-<bucket>-<hash>.jsonl here)",
+    )
+    backfill.set_defaults(func=cmd_backfill)
 
     demo = sub.add_parser("demo", help="the whole service on generated documents, end to end")
     demo.add_argument("--gallery", type=int, default=3, help="gallery examples per class")
