@@ -210,7 +210,7 @@ def _backfill(args: argparse.Namespace) -> int:
     target = resolve_target(args)
     if source.bucket == target.bucket:
         raise CommandError("the source is the stack's own bucket: use reclassify for documents already there")
-    rate = args.rate or default_rate(target)
+    rate = args.rate if args.rate is not None else default_rate(target)
     if rate <= 0:
         raise CommandError("--rate must be positive")
     path = Path(args.checkpoint) if args.checkpoint else default_checkpoint(source, target.bucket)
@@ -235,6 +235,11 @@ def _backfill(args: argparse.Namespace) -> int:
     confirm(args, f"copy {len(todo)} objects into s3://{target.bucket}/inbox/?")
     try:
         report = run_backfill(target, source, objects, checkpoint, rate=rate)
+    except KeyboardInterrupt:
+        print(
+            f"docclass backfill: interrupted; run the same command again to resume ({path})", file=sys.stderr
+        )
+        raise
     finally:
         checkpoint.close()
     _print(f"backfill: {report.line()}")
