@@ -352,3 +352,10 @@ def test_checkpoint_lines_cut_short_by_a_crash_are_ignored(tmp_path: Path):
     path.write_text('{"key": "a", "state": "copied"}\n{"key": "b", "sta', encoding="utf-8")
     checkpoint = Checkpoint(path)
     assert checkpoint.done("a") and not checkpoint.done("b") and not checkpoint.uncertain("b")
+
+
+def test_backfill_refuses_a_rate_of_zero(deployed, capsys):
+    archive(deployed, "a.png")
+    assert main(["backfill", f"s3://{ARCHIVE}/scans/", "--stack", STACK, "--yes", "--rate", "0"]) == 1
+    assert "--rate must be positive" in capsys.readouterr().err
+    assert inbox_and_routed(deployed) == []
