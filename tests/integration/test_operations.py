@@ -354,8 +354,9 @@ def test_checkpoint_lines_cut_short_by_a_crash_are_ignored(tmp_path: Path):
     assert checkpoint.done("a") and not checkpoint.done("b") and not checkpoint.uncertain("b")
 
 
-def test_backfill_refuses_a_rate_of_zero(deployed, capsys):
+def test_backfill_refuses_a_rate_of_zero(deployed, tmp_path, capsys):
     archive(deployed, "a.png")
-    assert main(["backfill", f"s3://{ARCHIVE}/scans/", "--stack", STACK, "--yes", "--rate", "0"]) == 1
+    argv = ["backfill", f"s3://{ARCHIVE}/scans/", "--stack", STACK, "--yes", "--rate", "0"]
+    assert main([*argv, "--checkpoint", str(tmp_path / "c.jsonl")]) == 1
     assert "--rate must be positive" in capsys.readouterr().err
     assert inbox_and_routed(deployed) == []
