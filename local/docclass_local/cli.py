@@ -1,10 +1,9 @@
-"""The `docclass` command: serve, status, demo, samples and eval (local tools, never deployed)."""
+"""The `docclass` command: serve, status, redrive, backfill, demo, samples and eval (never deployed)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
@@ -91,50 +90,54 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    """Print what the bucket and queues hold."""
-    import boto3
+def _operate(command: str, work: Any, args: argparse.Namespace) -> int:
+    """Run a day-2 command: any error is one line on stderr and exit status 1."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    from docclass_local.status import collect_status, format_status
+    from docclass.errors import DocclassError
+    from docclass_local.target import CommandError
 
-    session = boto3.session.Session(
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "docclass-local"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "docclass-local"),
-        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-    )
-    s3 = session.client("s3", endpoint_url=args.endpoint_url)
-    sqs = session.client("sqs", endpoint_url=args.endpoint_url)
-    status = collect_status(s3, sqs, args.bucket, granted_kms_keys=[args.kms_key_arn])
-    _print(json.dumps(status, indent=2) if args.json else format_status(status))
-    return 0
-
-
-def _local_clients(endpoint_url: str) -> tuple[Any, Any]:
-    """S3 and SQS clients for the local stack (any credentials do)."""
-    import boto3
-
-    session = boto3.session.Session(
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "docclass-local"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "docclass-local"),
-        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-    )
-    return session.client("s3", endpoint_url=endpoint_url), session.client("sqs", endpoint_url=endpoint_url)
-
-
-def _confirm(question: str) -> bool:
-    """Ask on the terminal; anything but y/yes is a no (and no terminal is a no)."""
     try:
-        answer = input(f"{question} [y/N] ")
-    except EOFError:
-        return False
-    return answer.strip().lower() in ("y", "yes")
+        return int(work(args))
+    except CommandError as exc:
+        message = str(exc)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        message = f"{exc.operation_name}: {error.get('Code', '')} {error.get('Message', '')}".strip()
+    except (BotoCoreError, DocclassError) as exc:
+        message = str(exc)
+    print(f"docclass {command}: error: {message}", file=sys.stderr)
+    return 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print what the bucket and queues hold, and what needs attention (alarms, ages, freshness)."""
+    return _operate("status", _status, args)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from docclass_local.health import collect_health, format_health
+    from docclass_local.status import unreadable_sse_kms
+    from docclass_local.target import resolve_target
+
+    target = resolve_target(args)
+    status = collect_health(target)
+    if args.kms_key_arn:  # the key the functions are granted: its objects are readable after all
+        from docclass.store import ObjectStore
+
+        status["unreadable_sse_kms"] = unreadable_sse_kms(
+            ObjectStore(target.bucket, target.s3), status["unreadable_sse_kms"], [args.kms_key_arn]
+        )
+    _print(json.dumps(status, indent=2, default=str) if args.json else format_health(status))
+    return 0
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
     """Bring the index of (model, dimension) back to what gallery/ holds, through GalleryFunction."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    return _operate("reindex", _reindex, args)
 
-    from docclass.errors import DocclassError
+
+def _reindex(args: argparse.Namespace) -> int:
     from docclass.index_store import IndexRepository
     from docclass.local_embedder import MODEL_ID as LOCAL_MODEL_ID
     from docclass.store import ObjectStore
@@ -147,72 +150,186 @@ def cmd_reindex(args: argparse.Namespace) -> int:
         send,
         wait_until_drained,
     )
-    from docclass_local.status import queue_urls
+    from docclass_local.target import CommandError, confirm, resolve_target
 
-    s3, sqs = _local_clients(args.endpoint_url)
-    model_id = args.model or LOCAL_MODEL_ID
-    try:
-        queues = queue_urls(sqs, args.bucket)
-        gallery_queue = queues.get(f"{args.bucket}-GalleryQueue")
-        dead_letters = queues.get(f"{args.bucket}-GalleryDeadLetterQueue")
-        if gallery_queue is None:
-            raise DocclassError(
-                f"no GalleryQueue for bucket {args.bucket} at {args.endpoint_url}: is `docclass serve` running?"
+    target = resolve_target(args)
+    parameters = target.parameters
+    live = (
+        LOCAL_MODEL_ID if target.local else parameters.get("EmbeddingModelId", ""),
+        int(parameters.get("EmbeddingDimension", "1024") or 1024),
+    )
+    model_id = args.model or live[0]
+    dimension = args.dimension or live[1]
+    kept = {live}
+    if parameters.get("NextEmbeddingModelId"):
+        kept.add(
+            (
+                parameters["NextEmbeddingModelId"],
+                int(parameters.get("NextEmbeddingDimension", "1024") or 1024),
             )
-        plan = plan_reindex(s3, args.bucket, model_id, args.dimension)
-        _print(plan.describe())
-        if args.dry_run or (not plan.work and plan.state != "unusable"):
-            return 0
-        if not args.yes and not _confirm("Proceed?"):
-            print("docclass reindex: nothing done", file=sys.stderr)
-            return 1
-        dead_before = queued(sqs, dead_letters) if dead_letters else 0
-        if plan.state == "unusable":
-            snapshot = IndexRepository(ObjectStore(args.bucket, s3), model_id, args.dimension).start_again()
-            _print(f"published an empty index ({snapshot})")
-        with Progress(plan.work, "sending") as sending:
-            send(sqs, gallery_queue, notifications(plan, args.bucket), sending.advance)
-        target = len(plan.gallery)
-        with Progress(target, "indexed") as indexed:
+        )
+    hint = (
+        f"GalleryFunction does not keep the index of {model_id} at {dimension} dimensions: deploy with "
+        f"NextEmbeddingModelId={model_id} NextEmbeddingDimension={dimension} (or make it the live model), "
+        "then run reindex again"
+    )
+    if not target.local and (model_id, dimension) not in kept:
+        raise CommandError(hint)
+    s3, sqs = target.s3, target.sqs
+    plan = plan_reindex(s3, target.bucket, model_id, dimension)
+    _print(f"reindex on {target.description}")
+    _print(plan.describe())
+    if args.dry_run or (not plan.work and plan.state != "unusable"):
+        return 0
+    confirm(args, "go ahead?")
+    dead_before = queued(sqs, target.queues.gallery_dlq)
+    if plan.state == "unusable":
+        snapshot = IndexRepository(ObjectStore(target.bucket, s3), model_id, dimension).start_again()
+        _print(f"published an empty index ({snapshot})")
+    with Progress(plan.work, "sending") as sending:
+        send(sqs, target.queues.gallery, notifications(plan, target.bucket), sending.advance)
+    goal = len(plan.gallery)
+    with Progress(goal, "indexed") as indexed:
 
-            def on_poll(left: int) -> None:
-                vectors = indexed_vectors(s3, args.bucket, model_id, args.dimension)
-                indexed.advance(max(0, min(target, vectors) - indexed.count))
+        def on_poll(left: int) -> None:
+            vectors = indexed_vectors(s3, target.bucket, model_id, dimension)
+            indexed.advance(max(0, min(goal, vectors) - indexed.count))
 
-            drained = wait_until_drained(
-                sqs, gallery_queue, timeout=args.timeout, poll=args.poll, on_poll=on_poll
-            )
-        if not drained:
-            print(
-                f"docclass reindex: error: GalleryQueue not drained after {args.timeout:g} s; run it again later",
-                file=sys.stderr,
-            )
-            return 1
-        after = plan_reindex(s3, args.bucket, model_id, args.dimension)
-        dead_after = queued(sqs, dead_letters) if dead_letters else 0
-        if after.state == "absent" and after.gallery:
-            raise DocclassError(
-                f"GalleryFunction does not keep the index of {model_id} at {args.dimension} dimensions: "
-                f"deploy with NextEmbeddingModelId={model_id} NextEmbeddingDimension={args.dimension} "
-                "(or make it the live model), then run reindex again"
-            )
-    except (DocclassError, RuntimeError, BotoCoreError, ClientError) as exc:
-        print(f"docclass reindex: error: {exc}", file=sys.stderr)
-        return 1
+        drained = wait_until_drained(
+            sqs, target.queues.gallery, timeout=args.timeout, poll=args.poll, on_poll=on_poll
+        )
+    if not drained:
+        raise CommandError(f"GalleryQueue not drained after {args.timeout:g} s; run reindex again later")
+    after = plan_reindex(s3, target.bucket, model_id, dimension)
+    if after.state == "absent" and after.gallery:
+        raise CommandError(hint)
     _print(
-        f"index of {model_id} at {args.dimension} dimensions: {len(after.gallery) - len(after.missing)} of "
+        f"index of {model_id} at {dimension} dimensions: {len(after.gallery) - len(after.missing)} of "
         f"{len(after.gallery)} gallery examples indexed, {len(after.stale)} stale entries left"
     )
     if after.missing:
         shown = ", ".join(key for key, _ in after.missing[:10]) + (" ..." if len(after.missing) > 10 else "")
         _print(f"  not indexed: {shown} (GalleryFunction's log says why, e.g. 'gallery object rejected')")
+    dead_after = queued(sqs, target.queues.gallery_dlq)
     if dead_after > dead_before:
-        print(
-            f"docclass reindex: error: {dead_after - dead_before} messages went to the gallery dead-letter queue",
-            file=sys.stderr,
-        )
-        return 1
+        raise CommandError(f"{dead_after - dead_before} messages went to the gallery dead-letter queue")
     return 0 if after.state == "usable" else 1
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    """Move dead letters back to their source queues and report where their documents went."""
+    return _operate("redrive", _redrive, args)
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    import time
+
+    from docclass_local.redrive import follow, plan_redrive, redrive
+    from docclass_local.target import confirm, resolve_target
+
+    target = resolve_target(args)
+    # The gallery first: documents redriven before the index has their examples would be classified
+    # without them (a ClassifyFunction instance sees a new index within IndexRefreshSeconds).
+    moves = sorted(plan_redrive(target, args.queue), key=lambda m: m.which != "gallery")
+    total = sum(move.waiting for move in moves)
+    how = "one by one (local stack)" if target.local else "with an SQS message move task"
+    _print(f"redrive on {target.description}, {how}:")
+    for move in moves:
+        _print(
+            f"  {move.dead_letter_url.rsplit('/', 1)[-1]}: {move.waiting} -> {move.source_url.rsplit('/', 1)[-1]}"
+        )
+    if total == 0:
+        _print("nothing to redrive")
+        return 0
+    if args.dry_run:
+        _print(f"dry run: would move {total} messages; nothing changed")
+        return 0
+    confirm(args, f"move {total} dead letters back to their source queues?")
+    settle = (
+        args.settle
+        if args.settle is not None
+        else float(target.parameters.get("IndexRefreshSeconds", "30") or 0)
+    )
+    gallery_moved = False
+    for move in moves:
+        if move.waiting == 0:
+            continue
+        if move.which == "inbox" and gallery_moved and settle > 0:
+            _print(f"waiting {settle:.0f} s for ClassifyFunction to load the new index (IndexRefreshSeconds)")
+            time.sleep(settle)
+        redrive(target, [move], rate=args.rate)
+        _print(f"moved {move.which} {move.moved}")
+        gallery_moved = gallery_moved or (move.which == "gallery" and move.moved > 0)
+        if args.wait <= 0:
+            continue
+        places = follow(target, [move], timeout=args.wait)
+        _print(f"where the redriven {move.which} documents are now (after up to {args.wait:.0f} s):")
+        for key, where in places.items():
+            _print(f"  {key} -> {where}")
+        if not move.keys_complete:
+            _print("  (a sample: the dead-letter queue held more messages than were peeked)")
+    if args.wait > 0:
+        again = sum(m.waiting for m in plan_redrive(target, args.queue))
+        _print(f"dead letters now: {again}" + (" (failed again: see the function logs)" if again else ""))
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    """Copy an archive into inbox/ at a bounded rate, resumably, so that it is classified."""
+    return _operate("backfill", _backfill, args)
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from docclass_local.backfill import (
+        Checkpoint,
+        Source,
+        default_checkpoint,
+        default_rate,
+        list_sources,
+        run_backfill,
+    )
+    from docclass_local.target import CommandError, confirm, resolve_target
+
+    source = Source.parse(args.source)
+    target = resolve_target(args)
+    if source.bucket == target.bucket:
+        raise CommandError("the source is the stack's own bucket: use reclassify for documents already there")
+    rate = args.rate if args.rate is not None else default_rate(target)
+    if rate <= 0:
+        raise CommandError("--rate must be positive")
+    path = Path(args.checkpoint) if args.checkpoint else default_checkpoint(source, target.bucket)
+    checkpoint = Checkpoint(path)
+    objects = list(list_sources(target.s3, source))
+    todo = [o for o in objects if not checkpoint.done(o.key)]
+    minutes = len(todo) / rate / 60
+    _print(
+        f"backfill {source.uri} -> s3://{target.bucket}/inbox/ ({target.description}): "
+        f"{len(objects)} objects, {len(objects) - len(todo)} done before (checkpoint {path}), "
+        f"{len(todo)} to copy at {rate:g}/s (about {minutes:.0f} min)"
+    )
+    for obj in todo[:5]:
+        _print(f"  {obj.key} -> {obj.destination}")
+    if len(todo) > 5:
+        _print(f"  ... and {len(todo) - 5} more")
+    if not todo:
+        return 0
+    if args.dry_run:
+        _print("dry run: nothing copied, checkpoint not written")
+        return 0
+    confirm(args, f"copy {len(todo)} objects into s3://{target.bucket}/inbox/?")
+    try:
+        report = run_backfill(target, source, objects, checkpoint, rate=rate)
+    except KeyboardInterrupt:
+        print(
+            f"docclass backfill: interrupted; run the same command again to resume ({path})", file=sys.stderr
+        )
+        raise
+    finally:
+        checkpoint.close()
+    _print(f"backfill: {report.line()}")
+    for error in report.errors[:10]:
+        print(f"docclass backfill: failed: {error}", file=sys.stderr)
+    return 1 if report.counts["failed"] else 0
 
 
 def cmd_samples(args: argparse.Namespace) -> int:
@@ -329,11 +446,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=cmd_serve)
 
-    status = sub.add_parser("status", help="index, pending, routed and dead-lettered documents")
-    status.add_argument(
-        "--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL", f"http://127.0.0.1:{DEFAULT_PORT}")
+    from docclass_local.target import add_target_arguments
+
+    status = sub.add_parser(
+        "status", help="index, pending, routed and dead-lettered documents, alarms, ages, freshness"
     )
-    status.add_argument("--bucket", default=DEFAULT_BUCKET)
+    add_target_arguments(status, changes=False)
     status.add_argument(
         "--kms-key-arn",
         default="",
@@ -344,23 +462,67 @@ def build_parser() -> argparse.ArgumentParser:
 
     reindex = sub.add_parser(
         "reindex",
-        help="bring the index back to what gallery/ holds (corrupt, missing or drifted), via GalleryFunction",
+        help="bring an index back to what gallery/ holds (unusable, drifted, or a next model's), via GalleryFunction",
+    )
+    add_target_arguments(reindex)
+    reindex.add_argument(
+        "--model", default="", help="the index's model id (default: the stack's EmbeddingModelId)"
     )
     reindex.add_argument(
-        "--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL", f"http://127.0.0.1:{DEFAULT_PORT}")
+        "--dimension",
+        type=int,
+        default=0,
+        help="the index's dimension (default: the stack's EmbeddingDimension)",
     )
-    reindex.add_argument("--bucket", default=DEFAULT_BUCKET)
-    reindex.add_argument(
-        "--model", default="", help="the index's model id (default: the local stack's offline embedder)"
-    )
-    reindex.add_argument("--dimension", type=int, default=1024, help="the index's dimension (default 1024)")
-    reindex.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    reindex.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
     reindex.add_argument(
         "--timeout", type=float, default=1800.0, help="seconds to wait for the queue to drain"
     )
-    reindex.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
+    reindex.add_argument("--poll", type=float, default=5.0, help=argparse.SUPPRESS)
     reindex.set_defaults(func=cmd_reindex)
+    redrive = sub.add_parser(
+        "redrive", help="move dead letters back to their queues, then say where they went"
+    )
+    add_target_arguments(redrive)
+    redrive.add_argument("--queue", choices=("both", "inbox", "gallery"), default="both")
+    redrive.add_argument(
+        "--rate",
+        type=int,
+        default=None,
+        help="messages per second of an SQS move task (default: SQS chooses)",
+    )
+    redrive.add_argument(
+        "--wait",
+        type=float,
+        default=300,
+        metavar="SECONDS",
+        help="how long to wait for the redriven documents to be routed before reporting (0: do not wait)",
+    )
+    redrive.add_argument(
+        "--settle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="pause between the gallery's redrive and the inbox's (default: the stack's IndexRefreshSeconds)",
+    )
+    redrive.set_defaults(func=cmd_redrive)
+
+    backfill = sub.add_parser(
+        "backfill", help="classify an archive: copy s3://OTHER-BUCKET/prefix/ into inbox/"
+    )
+    backfill.add_argument("source", metavar="s3://OTHER-BUCKET/prefix/")
+    add_target_arguments(backfill)
+    backfill.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="copies per second (default: the stack's ClassifyMaxConcurrency, one per function instance)",
+    )
+    backfill.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="the resume record (default .docclass-backfill-<bucket>-<hash>.jsonl here)",
+    )
+    backfill.set_defaults(func=cmd_backfill)
 
     demo = sub.add_parser("demo", help="the whole service on generated documents, end to end")
     demo.add_argument("--gallery", type=int, default=3, help="gallery examples per class")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -49,9 +49,18 @@ def unreadable_sse_kms(store: ObjectStore, keys: Iterable[str], granted: Iterabl
     return stuck
 
 
-def collect_status(s3: Any, sqs: Any, bucket: str, *, granted_kms_keys: Iterable[str] = ()) -> dict[str, Any]:
+def collect_status(
+    s3: Any,
+    sqs: Any,
+    bucket: str,
+    *,
+    granted_kms_keys: Iterable[str] = (),
+    queues: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """One JSON-able dict: index, pending, classified, unclassified, failed, unreadable_sse_kms,
-    dead_letters. granted_kms_keys: the KMS key the functions may use (template KmsKeyArn)."""
+    dead_letters. granted_kms_keys: the KMS key the functions may use (template KmsKeyArn).
+    queues: name -> URL of the stack's queues (a deployed stack's, from its outputs); by default
+    the local stack's, found by their names."""
     store = ObjectStore(bucket, s3)
     pointers = []
     for key in store.list_keys(INDEX_PREFIX):
@@ -75,7 +84,7 @@ def collect_status(s3: Any, sqs: Any, bucket: str, *, granted_kms_keys: Iterable
         return [k for k in store.list_keys(prefix) if not is_folder_marker(k)]
 
     classified = Counter(k[len(CLASSIFIED_PREFIX) :].split("/", 1)[0] for k in documents(CLASSIFIED_PREFIX))
-    urls = queue_urls(sqs, bucket)
+    urls = dict(queues) if queues is not None else queue_urls(sqs, bucket)
     attributes = {
         name: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         for name, url in urls.items()

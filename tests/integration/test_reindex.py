@@ -109,14 +109,13 @@ def test_reindex_adds_what_lost_events_left_out_and_removes_what_is_gone(stack, 
     assert "nothing to do: the index matches gallery/" in capsys.readouterr().out
 
 
-def test_reindex_does_nothing_without_confirmation(stack, monkeypatch, capsys):
+def test_reindex_does_nothing_without_confirmation(stack, capsys):
     # given an index that lost an example
     repository(stack).commit(lambda index: index.remove(GALLERY[1], "FFFF"))
-    monkeypatch.setattr("builtins.input", lambda prompt: "n")
-    # when the operator answers no / then the command fails and nothing changed
+    # when it runs with no terminal to ask on and no --yes / then it refuses, and nothing changed
     assert reindex(stack) == 1
     assert GALLERY[1] not in indexed(stack)
-    assert "nothing done" in capsys.readouterr().err
+    assert "not confirmed" in capsys.readouterr().err
 
 
 def test_reindex_without_a_local_stack_fails_clearly(capsys):
