@@ -27,6 +27,11 @@ ARCHIVE = "old-archive"
 # A stand-in for template.yaml with what moto's CloudFormation can create: the bucket, the four
 # queues (each source queue with its redrive policy) and the outputs docclass reads.
 TEMPLATE = {
+    "Parameters": {
+        "EmbeddingModelId": {"Type": "String", "Default": "amazon.titan-embed-image-v1"},
+        "EmbeddingDimension": {"Type": "Number", "Default": 1024},
+        "NextEmbeddingModelId": {"Type": "String", "Default": ""},
+    },
     "Resources": {
         "DocumentBucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": BUCKET}},
         "InboxDeadLetterQueue": {
@@ -360,3 +365,25 @@ def test_backfill_refuses_a_rate_of_zero(deployed, tmp_path, capsys):
     assert main([*argv, "--checkpoint", str(tmp_path / "c.jsonl")]) == 1
     assert "--rate must be positive" in capsys.readouterr().err
     assert inbox_and_routed(deployed) == []
+
+
+def test_reindex_on_a_stack_targets_its_model_and_refuses_one_no_function_keeps(deployed, capsys):
+    # given a stack on Titan at 1024 with one gallery example and no index yet
+    deployed.s3.put_object(Bucket=BUCKET, Key="gallery/invoice/a.png", Body=b"png")
+    # when a dry run looks at it / then it reads the stack's model and dimension from its parameters
+    assert main(["reindex", "--stack", STACK, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "index of amazon.titan-embed-image-v1 at 1024 dimensions: not written yet" in out
+    assert "1 missing from the index" in out
+    # and another model, which GalleryFunction may not invoke nor keeps, is refused before anything is sent
+    assert main(["reindex", "--stack", STACK, "--model", "cohere.embed-v4:0", "--yes"]) == 1
+    assert (
+        "deploy with NextEmbeddingModelId=cohere.embed-v4:0 NextEmbeddingDimension=1024"
+        in capsys.readouterr().err
+    )
+    assert (
+        deployed.sqs.get_queue_attributes(
+            QueueUrl=deployed.queues.gallery, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]["ApproximateNumberOfMessages"]
+        == "0"
+    )
