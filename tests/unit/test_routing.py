@@ -144,3 +144,26 @@ def test_a_plan_fits_only_if_the_metadata_stays_within_2_kb():
     # then it does not fit beside a long neighbour key, and a short one does
     assert not fits_with({"docclass-neighbor": "k" * 200}, "docclass-sections", plan)
     assert fits_with({"docclass-neighbor": "k" * 200}, "docclass-sections", "1-3:form,4:id")
+
+
+def test_a_sections_metadata_with_very_long_keys_fits_s3s_2_kb_by_dropping_neighbour_then_packet():
+    from docclass.routing import MAX_USER_METADATA_BYTES, fit_section_metadata, metadata_size
+
+    # given a section of a packet whose key and nearest example's key are both near S3's 1,024 bytes
+    metadata = {
+        "docclass-model": "amazon.titan-embed-image-v1",
+        "docclass-label": "invoice",
+        "docclass-distance": "0.412000",
+        "docclass-neighbor": "gallery/invoice/" + "n" * 1000,
+        "docclass-packet": "packets/" + "p" * 1000,
+        "docclass-packet-pages": "1-3",
+        "docclass-source-etag": "d41d8cd98f00b204e9800998ecf8427e",
+    }
+    assert metadata_size(metadata) > MAX_USER_METADATA_BYTES
+    # when / then the neighbour goes first, and what is left fits
+    fitted = fit_section_metadata(metadata)
+    assert metadata_size(fitted) <= MAX_USER_METADATA_BYTES
+    assert "docclass-neighbor" not in fitted and fitted["docclass-packet"] == metadata["docclass-packet"]
+    # and metadata that fits is left as it is
+    short = {k: v for k, v in metadata.items() if k != "docclass-neighbor"}
+    assert fit_section_metadata(short) == short

@@ -51,6 +51,7 @@ from docclass.routing import (
     error_metadata,
     failed_key,
     fit_page_labels,
+    fit_section_metadata,
     fits_with,
     inbox_path,
     is_folder_marker,
@@ -369,6 +370,7 @@ class Classifier:
                         SOURCE_ETAG_METADATA: etag,
                     }
                 )
+                metadata = fit_section_metadata(metadata)
                 key = section_key(path, number, section)
                 # A section is the document's own bytes: encrypted as the packet is (SSE-KMS under
                 # the uploader's key stays so), never with less.

@@ -184,6 +184,18 @@ def metadata_size(metadata: Mapping[str, str]) -> int:
     return sum(len((_META_PREFIX + k).encode()) + len(v.encode()) for k, v in metadata.items())
 
 
+def fit_section_metadata(metadata: dict[str, str]) -> dict[str, str]:
+    """A packet section's metadata within S3's 2 KB: with long keys (up to 1,024 bytes each, more
+    once percent-encoded) the neighbour, then the packet's key, are left out (the section's own key
+    names the packet's path, and docclass-source-etag ties it to the packets/ copy)."""
+    fitted = dict(metadata)
+    for key in ("docclass-neighbor", PACKET_METADATA):
+        if metadata_size(fitted) <= MAX_USER_METADATA_BYTES:
+            break
+        fitted.pop(key, None)
+    return fitted
+
+
 def fit_page_labels(metadata: dict[str, str]) -> dict[str, str]:
     """Cut docclass-page-labels at a run so that all the metadata fits S3's 2 KB, ending it in "...".
 
