@@ -1,4 +1,4 @@
-"""The `docclass` command: serve, status, demo, samples and eval (local tools, never deployed)."""
+"""The `docclass` command: serve, status, reclassify, demo, samples and eval (local tools, never deployed)."""
 
 from __future__ import annotations
 
@@ -107,6 +107,38 @@ def cmd_status(args: argparse.Namespace) -> int:
     status = collect_status(s3, sqs, args.bucket, granted_kms_keys=[args.kms_key_arn])
     _print(json.dumps(status, indent=2) if args.json else format_status(status))
     return 0
+
+
+def cmd_reclassify(args: argparse.Namespace) -> int:
+    """Send routed documents through classification again (docclass_local.reclassify)."""
+    import boto3
+
+    from docclass_local.reclassify import Options, parse_since, parse_source, run_command
+
+    try:
+        options = Options(
+            source=parse_source(args.source),
+            since=parse_since(args.since) if args.since else None,
+            yes=args.yes,
+            dry_run=args.dry_run,
+        )
+    except ValueError as exc:
+        print(f"docclass reclassify: error: {exc}", file=sys.stderr)
+        return 2
+    session = boto3.session.Session(
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "docclass-local"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "docclass-local"),
+        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+    )
+    s3 = session.client("s3", endpoint_url=args.endpoint_url)
+
+    def confirm(question: str) -> bool:
+        try:
+            return input(question).strip().lower() in {"y", "yes"}
+        except EOFError:
+            return False
+
+    return run_command(s3, args.bucket, options, out=sys.stdout, confirm=confirm)
 
 
 def cmd_samples(args: argparse.Namespace) -> int:
@@ -235,6 +267,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     status.set_defaults(func=cmd_status)
+
+    reclassify = sub.add_parser(
+        "reclassify",
+        help="send routed documents through classification again (after gallery changes)",
+        description="Move documents from unclassified/ or classified/<label>/ back to inbox/, each once; "
+        "an interrupted run is finished by running the same command again.",
+    )
+    reclassify.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="PREFIX",
+        help="unclassified/ or classified/<label>/ (or a folder below either)",
+    )
+    reclassify.add_argument(
+        "--since", metavar="DATE", help="only documents routed there on or after DATE (ISO, UTC unless given)"
+    )
+    reclassify.add_argument(
+        "--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL", f"http://127.0.0.1:{DEFAULT_PORT}")
+    )
+    reclassify.add_argument("--bucket", default=DEFAULT_BUCKET)
+    reclassify.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    reclassify.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
+    reclassify.set_defaults(func=cmd_reclassify)
 
     demo = sub.add_parser("demo", help="the whole service on generated documents, end to end")
     demo.add_argument("--gallery", type=int, default=3, help="gallery examples per class")
