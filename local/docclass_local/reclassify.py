@@ -447,14 +447,25 @@ def run_command(
     Returns the exit code: 0 when every document was sent or skipped for a stated reason, 1 on any
     error (the run stays open: the same command finishes it) or when the user declines.
     """
-    from docclass_local.progress import Progress
-
-    store = ObjectStore(bucket, s3)
     try:
-        run = open_run(store, options.source, options.since)
-    except RunConflict as exc:
+        return _run(ObjectStore(bucket, s3), bucket, options, out, confirm, progress_stream)
+    except (RunConflict, DocclassError) as exc:
+        # A run that cannot start or list; errors of one document are in the summary instead.
         print(f"docclass reclassify: {exc}", file=out)
         return 1
+
+
+def _run(
+    store: ObjectStore,
+    bucket: str,
+    options: Options,
+    out: TextIO,
+    confirm: Callable[[str], bool],
+    progress_stream: TextIO | None,
+) -> int:
+    from docclass_local.progress import Progress
+
+    run = open_run(store, options.source, options.since)
     worker = Reclassifier(store, run)
     staged = worker.staged()
     selected = worker.selected()

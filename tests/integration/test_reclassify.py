@@ -486,3 +486,40 @@ def test_the_function_keeps_the_reclassify_marker_and_drops_other_docclass_metad
     assert metadata[RECLASSIFIED_METADATA] == "run-1 abc"
     assert metadata["owner"] == "ops"
     assert metadata["docclass-label"] == "invoice"
+
+
+@pytest.mark.parametrize("routes_meanwhile", [False, True], ids=["function-idle", "function-busy"])
+def test_lost_answers_to_the_clis_writes_change_nothing_of_the_outcome(
+    s3, function, cli_s3, unclassified, page, routes_meanwhile
+):
+    # given S3 applies every PutObject, CopyObject and DeleteObject of the CLI and loses the answer,
+    # three times each, so that botocore sends each one again (a 412 or 404 for the repeats)
+    from docclass_local.faults import FaultInjector, FaultPlan
+
+    for kind in KINDS:
+        function.add_examples(kind, range(2), page)
+    injector = FaultInjector(FaultPlan(s3_lost_response=1.0))
+    injector.install(cli_s3.meta.events)
+    if routes_meanwhile:  # the function routes each copy before the CLI sees the answer to it
+        route_as_soon_as_sent(cli_s3, function)
+    # when the documents are reclassified
+    code, out = reclassify(cli_s3, "unclassified/")
+    function.drain()
+    # then every repeat was taken for what it was: each document once, at its label
+    assert code == 0, out
+    assert injector.injected["s3-lost-response:CopyObject"] >= 12
+    assert injector.injected["s3-lost-response:DeleteObject"] >= 12
+    assert_each_once_at_its_label(s3, unclassified)
+    assert keys(s3, "reclassify/") == []
+
+
+def test_a_bucket_it_cannot_list_is_an_error_with_a_message(s3, cli_s3):
+    # given a bucket name that does not exist / when a run is asked for on it
+    out = io.StringIO()
+    code = run_command(
+        cli_s3, "no-such-bucket", Options("unclassified/", yes=True), out=out, confirm=lambda _: True
+    )
+    # then it says what S3 answered and exits non-zero
+    assert code == 1
+    assert "docclass reclassify: s3 " in out.getvalue()
+    assert "NoSuchBucket" in out.getvalue()
