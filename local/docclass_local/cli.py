@@ -121,6 +121,7 @@ def cmd_reclassify(args: argparse.Namespace) -> int:
             since=parse_since(args.since) if args.since else None,
             yes=args.yes,
             dry_run=args.dry_run,
+            workers=args.workers,
         )
     except ValueError as exc:
         print(f"docclass reclassify: error: {exc}", file=sys.stderr)
@@ -288,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL", f"http://127.0.0.1:{DEFAULT_PORT}")
     )
     reclassify.add_argument("--bucket", default=DEFAULT_BUCKET)
+    reclassify.add_argument(
+        "--workers", type=int, default=8, help="documents moved at once (default 8; 1: one at a time)"
+    )
     reclassify.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reclassify.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
     reclassify.set_defaults(func=cmd_reclassify)
