@@ -118,10 +118,6 @@ class Run:
     since: datetime | None
     resumed: bool = False
 
-    def marker(self, origin_etag: str) -> str:
-        """docclass-reclassified of a document this run sends: "<run id> <origin ETag>"."""
-        return f"{self.id} {origin_etag.strip(chr(34))}"
-
     def record(self) -> bytes:
         """The run record's body."""
         since = self.since.isoformat() if self.since else None
@@ -318,7 +314,7 @@ class Reclassifier:
             return Result(origin, "already-sent", f"already routed to {origin}")
         if held is not None and _same_document(held, staged):
             self._discard(staged)
-            return Result(origin, "left", "its origin was never deleted: reclassified in this run's pass")
+            return Result(origin, "left", "its origin was never deleted: the staging copy was dropped")
         path = document_path(origin)
         inbox = self.store.head(INBOX_PREFIX + path)
         if inbox is not None and inbox.metadata.get(RECLASSIFIED_METADATA) == marker:
@@ -409,7 +405,8 @@ class Reclassifier:
 
 
 def _marker_of(staged: StoredObject) -> str:
-    """The docclass-reclassified value the document of this staged copy is sent with."""
+    """The docclass-reclassified value the document of this staged copy is sent with:
+    "<run id> <origin ETag>"; with the inbox path it is looked for under, it names one document."""
     run = staged.metadata.get(RUN_METADATA, "")
     return f"{run} {staged.metadata.get(ORIGIN_ETAG_METADATA, '')}"
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from docclass_local.reclassify import Run, document_path, parse_since, parse_source
+from docclass_local.reclassify import document_path, parse_since, parse_source
 
 
 @pytest.mark.parametrize(
@@ -46,5 +46,11 @@ def test_a_routed_document_goes_back_to_its_own_inbox_path():
         document_path("classified/invoice")
 
 
-def test_the_marker_names_the_run_and_the_origin_version():
-    assert Run("r1", "unclassified/", None).marker('"abc"') == "r1 abc"
+def test_a_bad_from_is_a_usage_error_before_any_request(capsys):
+    # given no endpoint at all (nothing listens on port 9) / when --from names no routed folder
+    from docclass_local.cli import main
+
+    code = main(["reclassify", "--from", "inbox/", "--endpoint-url", "http://127.0.0.1:9", "--yes"])
+    # then it exits 2 with the reason, without trying to reach S3
+    assert code == 2
+    assert "use unclassified/ or classified/<label>/" in capsys.readouterr().err
