@@ -1,4 +1,5 @@
-"""The `docclass` command: serve, status, redrive, backfill, demo, samples and eval (never deployed)."""
+"""The `docclass` command: serve, status, redrive, reindex, reclassify, backfill, demo, samples and eval
+(local tools, never deployed)."""
 
 from __future__ import annotations
 
@@ -332,6 +333,36 @@ def _backfill(args: argparse.Namespace) -> int:
     return 1 if report.counts["failed"] else 0
 
 
+def cmd_reclassify(args: argparse.Namespace) -> int:
+    """Send routed documents through classification again (docclass_local.reclassify)."""
+    from docclass_local.reclassify import Options, parse_since, parse_source, run_command
+    from docclass_local.target import resolve_target
+
+    try:
+        options = Options(
+            source=parse_source(args.source),
+            since=parse_since(args.since) if args.since else None,
+            yes=args.yes,
+            dry_run=args.dry_run,
+            workers=args.workers,
+        )
+    except ValueError as exc:
+        print(f"docclass reclassify: error: {exc}", file=sys.stderr)
+        return 2
+
+    def confirm(question: str) -> bool:
+        try:
+            return input(question).strip().lower() in {"y", "yes"}
+        except EOFError:
+            return False
+
+    def work(args: argparse.Namespace) -> int:
+        target = resolve_target(args)
+        return run_command(target.s3, target.bucket, options, out=sys.stdout, confirm=confirm)
+
+    return _operate("reclassify", work, args)
+
+
 def cmd_samples(args: argparse.Namespace) -> int:
     """Write generated sample documents to a folder."""
     from docclass_local.samples import generate
@@ -523,6 +554,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="the resume record (default .docclass-backfill-<bucket>-<hash>.jsonl here)",
     )
     backfill.set_defaults(func=cmd_backfill)
+    reclassify = sub.add_parser(
+        "reclassify",
+        help="send routed documents through classification again (after gallery changes)",
+        description="Move documents from unclassified/ or classified/<label>/ back to inbox/, each once; "
+        "an interrupted run is finished by running the same command again.",
+    )
+    reclassify.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="PREFIX",
+        help="unclassified/ or classified/<label>/ (or a folder below either)",
+    )
+    reclassify.add_argument(
+        "--since", metavar="DATE", help="only documents routed there on or after DATE (ISO, UTC unless given)"
+    )
+    add_target_arguments(reclassify)
+    reclassify.add_argument(
+        "--workers", type=int, default=8, help="documents moved at once (default 8; 1: one at a time)"
+    )
+    reclassify.set_defaults(func=cmd_reclassify)
 
     demo = sub.add_parser("demo", help="the whole service on generated documents, end to end")
     demo.add_argument("--gallery", type=int, default=3, help="gallery examples per class")

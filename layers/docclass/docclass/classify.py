@@ -43,6 +43,7 @@ from docclass.routing import (
     PACKET_PAGES_METADATA,
     PAGE_LABELS_METADATA,
     PAGES_METADATA,
+    RECLASSIFIED_METADATA,
     SECTIONS_METADATA,
     SOURCE_ETAG_METADATA,
     UNCLASSIFIED_PAGE,
@@ -509,9 +510,13 @@ def page_metadata(document: EmbeddedDocument, pages: list[PageDecision]) -> dict
 
 
 def routed_metadata(source: StoredObject, docclass_metadata: dict[str, str]) -> dict[str, str]:
-    """A routed copy's user metadata: the uploader's own, ours over any docclass-* key it carries,
-    and the source version's ETag."""
-    metadata = {k: v for k, v in source.metadata.items() if not k.startswith("docclass-")}
+    """A routed copy's user metadata: the uploader's own, ours over any docclass-* key it carries
+    (but docclass-reclassified, which `docclass reclassify` reads back), and the source's ETag."""
+    metadata = {
+        k: v
+        for k, v in source.metadata.items()
+        if not k.startswith("docclass-") or k == RECLASSIFIED_METADATA
+    }
     metadata.update(docclass_metadata)
     metadata[SOURCE_ETAG_METADATA] = source.etag.strip('"')
     return metadata

@@ -25,6 +25,10 @@ LABEL_METADATA_KEY = "label"
 # Which version of the inbox object a routed copy came from: lets a redelivery finish a move
 # that a crash interrupted between copy and delete, instead of classifying again.
 SOURCE_ETAG_METADATA = "docclass-source-etag"
+# Set by `docclass reclassify` on the inbox copy it sends ("<run id> <origin ETag>") and kept on the
+# routed copy, so that a rerun of an interrupted run knows what it already sent (the one docclass-*
+# key of a source that routing keeps).
+RECLASSIFIED_METADATA = "docclass-reclassified"
 # S3 user metadata is sent as HTTP headers: keep values ASCII and short (2 KB per object in all).
 MAX_ERROR_CHARS = 900
 # "The user-defined metadata is limited to 2 KB in size", measured as the UTF-8 bytes of every key
