@@ -210,10 +210,10 @@ def test_a_split_interrupted_after_its_first_section_is_finished_by_the_next_del
     real_put = Classifier._put_section
     written: list[str] = []
 
-    def dies_after_one(self, key, body, metadata):  # type: ignore[no-untyped-def]
+    def dies_after_one(self, key, body, metadata, kms_key_id=None):  # type: ignore[no-untyped-def]
         if written:
             raise RuntimeError("the function ran out of memory")
-        written.append(real_put(self, key, body, metadata))
+        written.append(real_put(self, key, body, metadata, kms_key_id))
         return written[-1]
 
     monkeypatch.setattr(Classifier, "_put_section", dies_after_one)
