@@ -598,13 +598,40 @@ def test_bedrock_invoke_model_is_granted_only_on_the_embedding_model(resources: 
     ]
     assert bedrock, "no role may call Bedrock: the functions could not embed"
 
+    model = "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${%s}"
     for owner, statement in bedrock:
         # Then each grants InvokeModel only, named exactly
         assert pol.actions(statement) == ["bedrock:InvokeModel"], (owner, statement)
-        # On the one foundation model that the EmbeddingModelId parameter names, in this region
-        assert pol.as_list(statement["Resource"]) == [
-            {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${EmbeddingModelId}"}
-        ], (owner, statement)
+        # On the one foundation model that the EmbeddingModelId parameter names, in this region; and
+        # GalleryFunction on the NextEmbeddingModelId while a switch is prepared (see below)
+        resources = pol.as_list(statement["Resource"])
+        assert resources == [{"Fn::Sub": model % "EmbeddingModelId"}] or (
+            owner == "GalleryFunctionRole" and resources == [{"Fn::Sub": model % "NextEmbeddingModelId"}]
+        ), (owner, statement)
+
+
+def test_the_next_model_is_granted_only_while_a_switch_is_prepared() -> None:
+    # Given the template as written (conditions not yet resolved)
+    template = load_template()
+    statements = [
+        statement
+        for policy in template["Resources"]["GalleryFunctionRole"]["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+    # Then the NextEmbeddingModelId grant sits behind PrepareNextModel, which holds only when that
+    # parameter is set: with it empty, the role may invoke the one live model and no other
+    guarded = [
+        s["Fn::If"]
+        for s in statements
+        if "Fn::If" in s and s["Fn::If"][1].get("Sid") == "EmbedWithTheNextModel"
+    ]
+    assert [(condition, otherwise) for condition, _, otherwise in guarded] == [
+        ("PrepareNextModel", {"Ref": "AWS::NoValue"})
+    ]
+    assert template["Conditions"]["PrepareNextModel"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "NextEmbeddingModelId"}, ""]}]
+    }
+    assert template["Parameters"]["NextEmbeddingModelId"]["Default"] == ""
 
 
 # ------------------------------------------------------------------------------------------------
