@@ -17,9 +17,10 @@ KINDS = ("invoice", "letter", "form")
 GALLERY = [f"gallery/{kind}/{kind}-{i}.png" for kind in KINDS for i in range(2)]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def stack():
-    """A local stack whose gallery of 6 examples is indexed."""
+    """A local stack whose gallery of 6 examples is indexed (shared: each test leaves the index
+    equal to the gallery, as it found it)."""
     with LocalStack(port=None, bucket="docclass-reindex") as stack:
         s3 = stack.client("s3")
         for key in GALLERY:
@@ -116,6 +117,9 @@ def test_reindex_does_nothing_without_confirmation(stack, capsys):
     assert reindex(stack) == 1
     assert GALLERY[1] not in indexed(stack)
     assert "not confirmed" in capsys.readouterr().err
+    # (and with --yes it is repaired, for the next test)
+    assert reindex(stack, "--yes") == 0
+    assert sorted(indexed(stack)) == sorted(GALLERY)
 
 
 def test_reindex_without_a_local_stack_fails_clearly(capsys):
