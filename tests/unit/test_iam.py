@@ -606,28 +606,26 @@ def test_bedrock_invoke_model_is_granted_only_on_the_embedding_model(resources: 
         # GalleryFunction on the NextEmbeddingModelId while a switch is prepared (see below)
         resources = pol.as_list(statement["Resource"])
         assert resources == [{"Fn::Sub": model % "EmbeddingModelId"}] or (
-            owner == "GalleryFunctionRole" and resources == [{"Fn::Sub": model % "NextEmbeddingModelId"}]
+            owner == "GalleryNextModelPolicy" and resources == [{"Fn::Sub": model % "NextEmbeddingModelId"}]
         ), (owner, statement)
 
 
 def test_the_next_model_is_granted_only_while_a_switch_is_prepared() -> None:
     # Given the template as written (conditions not yet resolved)
     template = load_template()
-    statements = [
-        statement
-        for policy in template["Resources"]["GalleryFunctionRole"]["Properties"]["Policies"]
-        for statement in policy["PolicyDocument"]["Statement"]
-    ]
-    # Then the NextEmbeddingModelId grant sits behind PrepareNextModel, which holds only when that
-    # parameter is set: with it empty, the role may invoke the one live model and no other
-    guarded = [
-        s["Fn::If"]
-        for s in statements
-        if "Fn::If" in s and s["Fn::If"][1].get("Sid") == "EmbedWithTheNextModel"
-    ]
-    assert [(condition, otherwise) for condition, _, otherwise in guarded] == [
-        ("PrepareNextModel", {"Ref": "AWS::NoValue"})
-    ]
+    resources = template["Resources"]
+    # Then the NextEmbeddingModelId grant is a policy of its own on GalleryFunction's role, which
+    # exists only under PrepareNextModel, which holds only when that parameter is set: with it
+    # empty, the role may invoke the one live model and no other
+    granting = {
+        name: resource
+        for name, resource in resources.items()
+        if "NextEmbeddingModelId" in json.dumps(resource.get("Properties", {}).get("PolicyDocument", {}))
+    }
+    assert list(granting) == ["GalleryNextModelPolicy"]
+    policy = granting["GalleryNextModelPolicy"]
+    assert policy["Condition"] == "PrepareNextModel"
+    assert policy["Properties"]["Roles"] == [{"Ref": "GalleryFunctionRole"}]
     assert template["Conditions"]["PrepareNextModel"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "NextEmbeddingModelId"}, ""]}]
     }
