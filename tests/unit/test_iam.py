@@ -60,9 +60,27 @@ def _text(value: Any, variables: dict[str, str] | None = None) -> str:
 
 
 def _function_statements(resources: dict[str, Any], function: str) -> list[dict[str, Any]]:
-    """Every statement of a function's role (inline, and every policy attached to the role)."""
+    """Every statement of a function's role (inline, and every policy attached to the role) as the
+    stack is deployed with its parameters' defaults: a policy whose Condition is then false (the
+    next model's grant without NextEmbeddingModelId) does not exist."""
     role = pol.function_roles(resources)[function]
-    return [s for _, owner, s in pol.identity_policies(resources) if owner == role]
+    return [
+        s
+        for name, owner, s in pol.identity_policies(resources)
+        if owner == role and _exists_by_default(resources[name].get("Condition"))
+    ]
+
+
+def _exists_by_default(condition: str | None) -> bool:
+    """Whether a resource's Condition holds with the parameters' defaults; conditions of the form
+    "parameter is not empty" are evaluated, any other counts as true (the stricter reading)."""
+    if condition is None:
+        return True
+    rule = load_template()["Conditions"][condition]
+    match rule:
+        case {"Fn::Not": [{"Fn::Equals": [{"Ref": str(name)}, str(value)]}]}:
+            return _parameter_defaults().get(name) != value
+    return True
 
 
 # ------------------------------------------------------------------------------------------------
