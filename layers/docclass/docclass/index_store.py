@@ -131,9 +131,9 @@ class IndexRepository:
     def rebuild_hint(self) -> str:
         """What an operator does about an index that cannot be used (it is derived state)."""
         return (
-            f"To start again, delete {self.pointer_key}: the next gallery change starts a new index, "
-            "and uploading the gallery's examples again re-indexes them (their embeddings come from "
-            "the cache under embeddings/, so the model is not called again)."
+            "To start again, run `docclass reindex` (it puts an empty index in its place and has "
+            "GalleryFunction refill it from gallery/, with no model call for examples embedded "
+            f"before), or delete {self.pointer_key}: the next gallery change starts a new index."
         )
 
     def load(self) -> tuple[GalleryIndex, Pointer | None]:

@@ -46,32 +46,30 @@ def build_gallery_indexer(settings: Settings, store: ObjectStore | None = None) 
     store = store or ObjectStore(settings.bucket)
     budget = memory.gallery_budget(settings.memory_mb, settings.gallery_embed_concurrency)
     embedder, repository = _parts(settings, store, "gallery", budget)
-    next_indexer = None
-    if settings.next_model_id:
-        following = replace(settings, model_id=settings.next_model_id, dimension=settings.next_dimension)
-        next_embedder, next_repository = _parts(following, store, "gallery", budget)
-        if next_repository.root == repository.root:
-            raise ConfigError(
-                f"the next index ({next_embedder.model_id} at {settings.next_dimension}) is the live one; "
-                "set NextEmbeddingModelId or NextEmbeddingDimension to another model or dimension, or empty"
-            )
-        next_indexer = GalleryIndexer(
+
+    def indexer(
+        parts: tuple[DocumentEmbedder, IndexRepository], following: GalleryIndexer | None
+    ) -> GalleryIndexer:
+        return GalleryIndexer(
             store,
-            next_embedder,
-            next_repository,
+            *parts,
             embed_concurrency=settings.gallery_embed_concurrency,
             budget=invocation.gallery_budget(settings),
             gallery_pages=settings.gallery_pages,
+            next_indexer=following,
         )
-    return GalleryIndexer(
-        store,
-        embedder,
-        repository,
-        embed_concurrency=settings.gallery_embed_concurrency,
-        budget=invocation.gallery_budget(settings),
-        gallery_pages=settings.gallery_pages,
-        next_indexer=next_indexer,
-    )
+
+    next_indexer = None
+    if settings.next_model_id:
+        following = replace(settings, model_id=settings.next_model_id, dimension=settings.next_dimension)
+        next_parts = _parts(following, store, "gallery", budget)
+        if next_parts[1].root == repository.root:
+            raise ConfigError(
+                f"the next index ({next_parts[0].model_id} at {settings.next_dimension}) is the live one; "
+                "set NextEmbeddingModelId or NextEmbeddingDimension to another model or dimension, or empty"
+            )
+        next_indexer = indexer(next_parts, None)
+    return indexer((embedder, repository), next_indexer)
 
 
 def build_classifier(settings: Settings, store: ObjectStore | None = None) -> Classifier:
