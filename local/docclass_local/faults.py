@@ -25,6 +25,7 @@ import numpy as np
 from botocore.exceptions import ClientError
 from PIL import Image
 
+from docclass.embeddings import page_limits
 from docclass.errors import EmbeddingUnavailable
 
 S3_OPERATIONS = ("GetObject", "PutObject", "CopyObject", "DeleteObject")
@@ -139,6 +140,7 @@ class _FaultyEmbedder:
         self.injector = injector
         self.model_id = inner.model_id
         self.dimension = inner.dimension
+        self.limits = page_limits(inner)
 
     def embed(self, image: Image.Image) -> np.ndarray:
         if self.injector._draw(self.injector.plan.bedrock, "bedrock"):

@@ -131,7 +131,7 @@ def titan_errors(service_env, monkeypatch, tmp_path):
 
     Returns (stubber, calls): queue Bedrock's answers on the stubber; `calls` counts InvokeModel.
     """
-    from docclass.titan import TitanEmbedder
+    from docclass.bedrock import BedrockEmbedder
 
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
@@ -141,7 +141,7 @@ def titan_errors(service_env, monkeypatch, tmp_path):
         "provide-client-params.bedrock-runtime.InvokeModel",
         lambda params, **_: calls.append(params["modelId"]),
     )
-    monkeypatch.setattr(services, "make_embedder", lambda settings: TitanEmbedder(bedrock_client=client))
+    monkeypatch.setattr(services, "make_embedder", lambda settings: BedrockEmbedder(bedrock_client=client))
     with Stubber(client) as stubber:
         yield stubber, calls
 

@@ -181,12 +181,12 @@ def test_each_functions_worst_case_fits_its_timeout_in_template_with_a_margin(em
     assert gallery.reserve_ms >= 60_000
 
 
-def test_with_titan_a_classify_message_budgets_the_clients_worst_case():
-    from docclass import titan
+def test_with_bedrock_a_classify_message_budgets_the_clients_worst_case():
+    from docclass import bedrock
 
     budget = classify_budget(Settings(bucket="b", embedder="bedrock"))
 
-    assert budget.embed_ms == titan.WORST_CASE_EMBED_SECONDS * 1000
+    assert budget.embed_ms == bedrock.WORST_CASE_EMBED_SECONDS * 1000
     assert budget.message_ms > budget.embed_ms
 
 

@@ -6,9 +6,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from docclass import models
 from docclass.errors import ConfigError
+from docclass.models import ModelOptions
 
-VALID_DIMENSIONS = (256, 384, 1024)
+# The dimensions of the offline stand-in (docclass.local_embedder); a Bedrock model's are its
+# family's (docclass.models).
+LOCAL_DIMENSIONS = (256, 384, 1024)
 EMBEDDERS = ("bedrock", "local")
 # At most 8 images decoded at once fit GalleryFunction's 1536 MB (docclass.memory.gallery_budget).
 MAX_EMBED_CONCURRENCY = 8
@@ -32,7 +36,7 @@ class Settings:
     """What the functions need to know, validated up front so a bad deploy fails loudly."""
 
     bucket: str
-    model_id: str = "amazon.titan-embed-image-v1"
+    model_id: str = models.DEFAULT_MODEL_ID
     dimension: int = 1024
     neighbor_count: int = 1
     max_distance: float | None = None
@@ -51,12 +55,16 @@ class Settings:
     # Outside Lambda (tests, scripts) the smallest MemorySize of template.yaml stands in.
     # docclass.memory turns it into the memory budget of one document.
     memory_mb: int = 1024
+    # What changes a model's vectors beside its id and dimension (template NovaDetailLevel,
+    # NovaEmbeddingPurpose, CohereInputType).
+    model_options: ModelOptions = ModelOptions()
 
     def __post_init__(self) -> None:
         if not self.bucket:
             raise ConfigError("BUCKET_NAME is required")
-        if self.dimension not in VALID_DIMENSIONS:
-            raise ConfigError(f"EMBEDDING_DIMENSION must be one of {VALID_DIMENSIONS}, got {self.dimension}")
+        if self.embedder not in EMBEDDERS:
+            raise ConfigError(f"EMBEDDER must be one of {EMBEDDERS}, got {self.embedder!r}")
+        self._check_model(self.model_id, self.dimension, "EMBEDDING")
         if self.neighbor_count < 1:
             raise ConfigError(f"NEIGHBOR_COUNT must be at least 1, got {self.neighbor_count}")
         if self.max_distance is not None and self.max_distance < 0:
@@ -77,12 +85,17 @@ class Settings:
             raise ConfigError(
                 f"AWS_LAMBDA_FUNCTION_MEMORY_SIZE must be at least 128 (MB), got {self.memory_mb}"
             )
-        if self.next_model_id and self.next_dimension not in VALID_DIMENSIONS:
-            raise ConfigError(
-                f"NEXT_EMBEDDING_DIMENSION must be one of {VALID_DIMENSIONS}, got {self.next_dimension}"
-            )
-        if self.embedder not in EMBEDDERS:
-            raise ConfigError(f"EMBEDDER must be one of {EMBEDDERS}, got {self.embedder!r}")
+        if self.next_model_id:
+            self._check_model(self.next_model_id, self.next_dimension, "NEXT_EMBEDDING")
+
+    def _check_model(self, model_id: str, dimension: int, setting: str) -> None:
+        """The model is one docclass can call and can return vectors of this length (at start-up,
+        so a bad deploy fails every invocation with this message, before any document is read)."""
+        if self.embedder == "local":
+            if dimension not in LOCAL_DIMENSIONS:
+                raise ConfigError(f"{setting}_DIMENSION must be one of {LOCAL_DIMENSIONS}, got {dimension}")
+            return
+        models.resolve(model_id, f"{setting}_MODEL_ID").check_dimension(dimension, f"{setting}_DIMENSION")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -103,7 +116,16 @@ class Settings:
             memory_mb=_int(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", cls.memory_mb),
             next_model_id=env.get("NEXT_EMBEDDING_MODEL_ID", "").strip(),
             next_dimension=_int(env, "NEXT_EMBEDDING_DIMENSION", cls.next_dimension),
+            model_options=ModelOptions(
+                nova_detail_level=env.get("NOVA_DETAIL_LEVEL", "").strip() or _DEFAULT_OPTIONS.nova_detail_level,
+                nova_embedding_purpose=env.get("NOVA_EMBEDDING_PURPOSE", "").strip()
+                or _DEFAULT_OPTIONS.nova_embedding_purpose,
+                cohere_input_type=env.get("COHERE_INPUT_TYPE", "").strip() or _DEFAULT_OPTIONS.cohere_input_type,
+            ),
         )
+
+
+_DEFAULT_OPTIONS = ModelOptions()
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

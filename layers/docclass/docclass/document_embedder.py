@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger
 from PIL import Image
 
 from docclass.embedding_cache import EmbeddingCache
-from docclass.embeddings import Embedder
+from docclass.embeddings import Embedder, page_limits
 from docclass.errors import StorageError
 from docclass.images import load_image
 from docclass.memory import MemoryBudget
@@ -116,7 +116,13 @@ class DocumentEmbedder:
     @tracer.capture_method
     def embed(self, data: bytes) -> Embedded:
         """Vector of an image document; raises InvalidDocument subclasses for bad input."""
-        return self._embed(content_hash(data), lambda: load_image(data, budget=self.budget))
+        limits = page_limits(self.embedder)
+        return self._embed(
+            content_hash(data),
+            lambda: load_image(
+                data, budget=self.budget, max_side=limits.max_side, max_pixels=limits.max_pixels
+            ),
+        )
 
     def embed_page(self, page: Image.Image) -> Embedded:
         """Vector of one rendered page (already an RGB image within the model's limits)."""
@@ -136,7 +142,10 @@ class DocumentEmbedder:
         """
         if max_pages < 1:
             raise ValueError(f"max_pages must be at least 1, got {max_pages}")
-        with open_document(data, budget=self.budget) as document:
+        limits = page_limits(self.embedder)
+        with open_document(
+            data, budget=self.budget, max_side=limits.max_side, max_pixels=limits.max_pixels
+        ) as document:
             if document.kind == "image":
                 return EmbeddedDocument("image", 1, (EmbeddedPage(1, self.embed(data)),))
             pages = embed_pages(document, max_pages, self.embed_page, before_page)

@@ -1,4 +1,4 @@
-"""Embedders: one interface, `embed(image) -> unit vector`, for Titan on Bedrock and the offline stand-in."""
+"""Embedders: one interface, `embed(image) -> unit vector`, for Bedrock models and the offline stand-in."""
 
 from __future__ import annotations
 
@@ -7,6 +7,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
+
+from docclass.models import PageLimits
+
+# The page size of embedders that name no limits of their own: Titan's 2048 px (docclass.models).
+DEFAULT_LIMITS = PageLimits(max_side=2048)
 
 
 @runtime_checkable
@@ -19,6 +24,13 @@ class Embedder(Protocol):
     def embed(self, image: Image.Image) -> np.ndarray:
         """Return a float32 vector of shape (dimension,) with unit L2 norm."""
         ...
+
+
+def page_limits(embedder: Embedder) -> PageLimits:
+    """The largest page the embedder's model looks at (`limits`, if it names them): pages are drawn
+    to fit it, so no pixel is sent that the model would throw away."""
+    limits = getattr(embedder, "limits", None)
+    return limits if isinstance(limits, PageLimits) else DEFAULT_LIMITS
 
 
 def l2_normalise(vector: np.ndarray) -> np.ndarray:

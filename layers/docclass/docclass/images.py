@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
@@ -10,7 +11,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 from docclass.errors import UnreadableImage
 from docclass.memory import MemoryBudget
 
-# Titan Multimodal Embeddings G1 accepts at most 2048x2048 px and 25 MB per image.
+# The longest side of a page when the model names no other (Titan G1: 2048 px; docclass.models).
 MAX_SIDE = 2048
 # Pillow's own hard limit (2 * Image.MAX_IMAGE_PIXELS by default); checked here from the header too,
 # so the guard holds even if some other code relaxes Pillow's global.
@@ -45,9 +46,15 @@ FIXED_DECODE_NEED = 48 * 1024 * 1024
 
 
 def load_image(
-    data: bytes, *, max_side: int = MAX_SIDE, budget: MemoryBudget | None = None, frame: int = 0
+    data: bytes,
+    *,
+    max_side: int = MAX_SIDE,
+    budget: MemoryBudget | None = None,
+    frame: int = 0,
+    max_pixels: int | None = None,
 ) -> Image.Image:
-    """Decode image bytes into an RGB image whose longer side is at most max_side (aspect kept).
+    """Decode image bytes into an RGB image whose longer side is at most max_side (aspect kept),
+    and whose area is at most max_pixels if given (the model's limits, docclass.models.PageLimits).
 
     With a budget, the decode's peak memory is estimated from the header (decode_need) and an
     image that would not fit is refused with DocumentTooLarge before any pixel is decoded.
@@ -66,6 +73,7 @@ def load_image(
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise UnreadableImage(f"image too large: {width}x{height} px (limit {MAX_PIXELS} px)")
+    max_side = side_within((width, height), max_side, max_pixels)
     try:
         if max(width, height) > max_side:
             # JPEG only: decode at 1/2, 1/4 or 1/8 scale, never below the requested size. The
@@ -199,6 +207,22 @@ def _looks_like_text(head: bytes) -> bool:
     text = head.decode("utf-8", errors="replace")
     printable = sum(1 for c in text if c != "\ufffd" and (c.isprintable() or c in "\t\r\n\f"))
     return printable >= 0.95 * len(text)
+
+
+def side_within(size: tuple[int, int], max_side: int, max_pixels: int | None) -> int:
+    """The longest side to draw a page of this size at, so that it fits max_side and max_pixels."""
+    width, height = size
+    if max_pixels is None or width * height <= max_pixels:
+        return max_side
+    side = min(max_side, int(max(size) * math.sqrt(max_pixels / (width * height))))
+    while side > 1 and math.prod(_fit(size, side)) > max_pixels:  # rounding the shorter side up
+        side -= 1
+    return max(1, side)
+
+
+def fit_within(size: tuple[int, int], max_side: int, max_pixels: int | None = None) -> tuple[int, int]:
+    """The size of a page once it fits max_side and max_pixels (aspect kept, never enlarged)."""
+    return _fit(size, side_within(size, max_side, max_pixels))
 
 
 def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:

@@ -27,7 +27,7 @@ from docclass.config import Settings
 from docclass.errors import EmbeddingMisconfigured, EmbeddingThrottled, MessageDeferred
 from docclass.observability import MetricUnit, error_once, metrics
 from docclass.pdf_sandbox import PAGE_SECONDS
-from docclass.titan import WORST_CASE_EMBED_SECONDS
+from docclass.bedrock import WORST_CASE_EMBED_SECONDS
 
 logger = Logger(child=True)
 
@@ -67,7 +67,7 @@ _RETURN_MS = 2_000
 
 
 def classify_budget(settings: Settings) -> TimeBudget:
-    """ClassifyFunction (Timeout 90 s): with Titan, 10 s to draw a page + 33 s model + 10 s storage
+    """ClassifyFunction (Timeout 90 s): with a Bedrock model, 10 s to draw a page + 33 s model + 10 s storage
     per message (and per further page of a PDF), 2 s kept: 55 s."""
     model = _MODEL_WORST_MS[settings.embedder]
     return TimeBudget(
@@ -76,7 +76,7 @@ def classify_budget(settings: Settings) -> TimeBudget:
 
 
 def gallery_budget(settings: Settings) -> TimeBudget:
-    """GalleryFunction (Timeout 300 s): with Titan, 10 s to draw a page + 33 s model + 2 s storage per
+    """GalleryFunction (Timeout 300 s): with a Bedrock model, 10 s to draw a page + 33 s model + 2 s storage per
     image, 62 s kept: 107 s.
 
     Messages themselves need no time of their own here: their images are fetched and embedded by

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from docclass.errors import DocumentTooLarge, UnreadableImage
-from docclass.images import FIXED_DECODE_NEED, MAX_PIXELS, MAX_SIDE, frame_count, load_image
+from docclass.images import FIXED_DECODE_NEED, MAX_PIXELS, MAX_SIDE, fit_within, frame_count, load_image
 from docclass.memory import MemoryBudget
 from docclass.pdf_sandbox import (
     PAGE_SECONDS,
@@ -67,15 +67,23 @@ class Document:
 
     kind: DocumentKind = "image"
 
-    def __init__(self, data: bytes, page_count: int, budget: MemoryBudget | None, max_side: int) -> None:
+    def __init__(
+        self,
+        data: bytes,
+        page_count: int,
+        budget: MemoryBudget | None,
+        max_side: int,
+        max_pixels: int | None = None,
+    ) -> None:
         self.data = data
         self.page_count = page_count
         self.budget = budget
         self.max_side = max_side
+        self.max_pixels = max_pixels
 
     def page(self, number: int) -> Image.Image:
-        """Page `number` (from 1) as an RGB image whose longer side is at most max_side."""
-        return load_image(self.data, max_side=self.max_side, budget=self.budget)
+        """Page `number` (from 1) as an RGB image within max_side (and max_pixels, if set)."""
+        return load_image(self.data, max_side=self.max_side, budget=self.budget, max_pixels=self.max_pixels)
 
     def pages(self, limit: int | None = None) -> Iterator[Page]:
         """The first `limit` pages (all without a limit), one at a time."""
@@ -99,7 +107,9 @@ class TiffDocument(Document):
     kind: DocumentKind = "tiff"
 
     def page(self, number: int) -> Image.Image:
-        return load_image(self.data, max_side=self.max_side, budget=self.budget, frame=number - 1)
+        return load_image(
+            self.data, max_side=self.max_side, budget=self.budget, frame=number - 1, max_pixels=self.max_pixels
+        )
 
 
 class PdfDocument(Document):
@@ -109,14 +119,19 @@ class PdfDocument(Document):
     kind: DocumentKind = "pdf"
 
     def __init__(
-        self, data: bytes, budget: MemoryBudget | None, max_side: int, page_seconds: float | None = None
+        self,
+        data: bytes,
+        budget: MemoryBudget | None,
+        max_side: int,
+        page_seconds: float | None = None,
+        max_pixels: int | None = None,
     ) -> None:
         self._sandbox = SANDBOX
         self._id = self._sandbox.new_id()
         self._generation = 0
         self._path: str | None = self._sandbox.file_for(data)
         self.page_seconds = PAGE_SECONDS if page_seconds is None else page_seconds
-        super().__init__(data, 0, budget, max_side)
+        super().__init__(data, 0, budget, max_side, max_pixels)
         try:
             self.page_count = self._open("open the PDF")
         except BaseException:
@@ -175,6 +190,7 @@ class PdfDocument(Document):
             "op": "page",
             "number": number,
             "max_side": self.max_side,
+            "max_area": self.max_pixels,
             "max_dpi": MAX_RENDER_DPI,
             "max_pixels": MAX_PIXELS,
             "fixed_need": FIXED_DECODE_NEED,
@@ -201,8 +217,9 @@ class PdfDocument(Document):
             _PIL_MODES.get(mode, mode), size, pixels, "raw", mode, int(answer["stride"]), 1
         )
         image = image.convert("RGB")
-        if max(image.size) > self.max_side:  # rounding up by PDFium: one pixel at most
-            image.thumbnail((self.max_side, self.max_side))
+        fitted = fit_within(image.size, self.max_side, self.max_pixels)
+        if fitted != image.size:  # rounding up by PDFium: one pixel at most
+            image = image.resize(fitted, Image.Resampling.HAMMING)
         return image
 
     def extract(self, first: int, last: int) -> bytes:
@@ -268,15 +285,19 @@ def open_document(
     budget: MemoryBudget | None = None,
     max_side: int = MAX_SIDE,
     page_seconds: float | None = None,
+    max_pixels: int | None = None,
 ) -> Document:
-    """The document's pages, recognised by content; UnreadableImage says why it cannot be read."""
+    """The document's pages, recognised by content; UnreadableImage says why it cannot be read.
+
+    Each page is drawn to fit max_side and max_pixels: the limits of the model that will see it.
+    """
     if not data:
         raise UnreadableImage("empty object")
     if looks_like_pdf(data):
-        return PdfDocument(data, budget, max_side, page_seconds)
+        return PdfDocument(data, budget, max_side, page_seconds, max_pixels)
     if data[:4] in (b"II*\x00", b"MM\x00*") and (count := frame_count(data)) > 1:
-        return TiffDocument(data, count, budget, max_side)
-    return Document(data, 1, budget, max_side)
+        return TiffDocument(data, count, budget, max_side, max_pixels)
+    return Document(data, 1, budget, max_side, max_pixels)
 
 
 def embed_pages(

@@ -33,6 +33,7 @@ import atexit
 import contextlib
 import itertools
 import json
+import math
 import os
 import resource
 import selectors
@@ -439,6 +440,8 @@ class _Requests:
                 return {"refused": f"holds an image too large: {too_large}"}, b""
             max_side = header["max_side"]
             scale = min(max_side / max(width_pt, height_pt), header["max_dpi"] / _POINTS_PER_INCH)
+            if header.get("max_area"):  # a model that caps the page's area (Cohere Embed v4)
+                scale = min(scale, math.sqrt(header["max_area"] / (width_pt * height_pt)))
             if native is not None:
                 # A scanned page is rendered at the scan's own resolution at most: more pixels
                 # would only be interpolated.

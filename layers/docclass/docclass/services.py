@@ -19,14 +19,14 @@ from docclass.store import ObjectStore
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    """Titan on Bedrock, or the offline stand-in when EMBEDDER=local."""
+    """The configured model on Bedrock (docclass.models), or the offline stand-in when EMBEDDER=local."""
     if settings.embedder == "local":
         from docclass.local_embedder import LocalEmbedder
 
         return LocalEmbedder(dimension=settings.dimension)
-    from docclass.titan import TitanEmbedder
+    from docclass.bedrock import BedrockEmbedder
 
-    return TitanEmbedder(model_id=settings.model_id, dimension=settings.dimension)
+    return BedrockEmbedder(settings.model_id, settings.dimension, options=settings.model_options)
 
 
 def _parts(

@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from docclass.aws import bounded_config, new_client
 from docclass.errors import ObjectNotFound, ObjectUnreadable, PreconditionFailed, StorageError
 
-# Bounded like the Bedrock client (titan.py), so that one S3 call cannot outlast an invocation:
+# Bounded like the Bedrock client (bedrock.py), so that one S3 call cannot outlast an invocation:
 #   worst case = 3 attempts x (3 s + 10 s) + backoffs (1 s + 2 s) = 42 s (aws.worst_case_seconds)
 # The read timeout bounds each read of an answer, not a whole download: a 423 MB index snapshot
 # streams in many reads. botocore's default (legacy mode, 5 attempts, 60 s + 60 s) was 10 minutes.

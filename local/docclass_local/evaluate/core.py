@@ -14,7 +14,7 @@ from PIL import Image
 
 from docclass.decide import Decision, PageDecision, decide, decide_pages
 from docclass.document_embedder import content_hash
-from docclass.embeddings import Embedder
+from docclass.embeddings import Embedder, page_limits
 from docclass.errors import InvalidDocument
 from docclass.images import load_image
 from docclass.index import Entry, GalleryIndex
@@ -196,9 +196,11 @@ def _embed_pages(
 ) -> list[tuple[int, Embedded]]:
     """(page number, vector or error) of each page embedded, as DocumentEmbedder picks them."""
     try:
-        with open_document(data) as document:
+        limits = page_limits(embedder)
+        with open_document(data, max_side=limits.max_side, max_pixels=limits.max_pixels) as document:
             if document.kind == "image":
-                return [(1, _embed_image(load_image(data), digest, embedder, thumbnail))]
+                page = load_image(data, max_side=limits.max_side, max_pixels=limits.max_pixels)
+                return [(1, _embed_image(page, digest, embedder, thumbnail))]
             pages = embed_pages(
                 document, max_pages, lambda page: _embed_image(page, digest, embedder, thumbnail)
             )

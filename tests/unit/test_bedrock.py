@@ -1,10 +1,11 @@
-"""docclass.titan: the exact Bedrock request, the vector we hand back, and how every failure is mapped."""
+"""docclass.bedrock with Titan (the default model): the exact Bedrock request, the vector we hand back, and how every failure is mapped."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
+from dataclasses import replace
 
 import boto3
 import numpy as np
@@ -14,7 +15,8 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 from PIL import Image
 
-from docclass import titan
+from docclass import bedrock as adapter
+from docclass import models
 from docclass.embeddings import Embedder
 from docclass.errors import (
     ConfigError,
@@ -25,7 +27,7 @@ from docclass.errors import (
     InvalidDocument,
 )
 from docclass.images import encode_jpeg
-from docclass.titan import TitanEmbedder
+from docclass.bedrock import BedrockEmbedder
 
 MODEL_ID = "amazon.titan-embed-image-v1"
 
@@ -111,7 +113,7 @@ def test_request_body_is_exactly_titans_schema(bedrock, rgb_page, dimension):
     sent = record_requests(client)
     stubber.add_response("invoke_model", titan_answer({"embedding": raw_vector(dimension)}), expected_call())
     # when
-    TitanEmbedder(dimension=dimension, bedrock_client=client).embed(rgb_page)
+    BedrockEmbedder(dimension=dimension, bedrock_client=client).embed(rgb_page)
     # then
     assert len(sent) == 1
     assert set(sent[0]) == {"modelId", "body", "contentType", "accept"}
@@ -128,23 +130,24 @@ def test_request_uses_the_configured_model_id_and_jpeg_quality(bedrock, rgb_page
     client, stubber = bedrock
     sent = record_requests(client)
     stubber.add_response(
-        "invoke_model", titan_answer({"embedding": raw_vector(256)}), expected_call("my.other-model")
+        "invoke_model", titan_answer({"embedding": raw_vector(256)}), expected_call("us.amazon.titan-embed-image-v1")
     )
 
-    TitanEmbedder("my.other-model", 256, bedrock_client=client, jpeg_quality=40).embed(rgb_page)
+    BedrockEmbedder("us.amazon.titan-embed-image-v1", 256, bedrock_client=client, jpeg_quality=40).embed(rgb_page)
 
     image_bytes = base64.b64decode(json.loads(sent[0]["body"])["inputImage"])
     assert image_bytes == encode_jpeg(rgb_page, quality=40)
 
 
-def test_an_image_over_25_mb_is_rejected_without_calling_bedrock(monkeypatch, rgb_page):
-    # given: a limit small enough for our test page
-    monkeypatch.setattr(titan, "MAX_IMAGE_BYTES", 100)
-    client = FailingClient(AssertionError("Bedrock must not be called"))
+def test_a_page_over_the_request_limit_at_every_quality_is_rejected_without_calling_bedrock(rgb_page):
+    # given: Titan with a limit below what the test page takes even at the lowest quality
+    embedder = BedrockEmbedder(bedrock_client=FailingClient(AssertionError("Bedrock must not be called")))
+    smallest = len(encode_jpeg(rgb_page, quality=50))
+    embedder.model = replace(embedder.model, family=replace(models.TITAN, max_image_bytes=smallest - 1))
     # when / then
-    with pytest.raises(EmbeddingRejected, match="Titan accepts at most 100 bytes"):
-        TitanEmbedder(bedrock_client=client).embed(rgb_page)
-    assert client.calls == 0
+    with pytest.raises(EmbeddingRejected, match=f"Titan Multimodal Embeddings G1 accepts at most {smallest - 1} bytes"):
+        embedder.embed(rgb_page)
+    assert embedder.client.calls == 0
 
 
 # --- the answer --------------------------------------------------------------------------------------
@@ -159,7 +162,7 @@ def test_returns_a_unit_float32_vector_of_the_configured_dimension(bedrock, rgb_
         "invoke_model", titan_answer({"embedding": values, "message": None}), expected_call()
     )
     # when
-    vector = TitanEmbedder(dimension=dimension, bedrock_client=client).embed(rgb_page)
+    vector = BedrockEmbedder(dimension=dimension, bedrock_client=client).embed(rgb_page)
     # then
     assert vector.dtype == np.float32
     assert vector.shape == (dimension,)
@@ -192,7 +195,7 @@ def test_a_malformed_answer_is_the_services_fault(bedrock, rgb_page, payload, me
     stubber.add_response("invoke_model", titan_answer(payload), expected_call())
 
     with pytest.raises(EmbeddingUnavailable, match=message):
-        TitanEmbedder(dimension=256, bedrock_client=client).embed(rgb_page)
+        BedrockEmbedder(dimension=256, bedrock_client=client).embed(rgb_page)
 
 
 # --- errors ------------------------------------------------------------------------------------------
@@ -218,7 +221,7 @@ def test_service_side_errors_are_retried_later(bedrock, rgb_page, code, status):
     )
     # when
     with pytest.raises(EmbeddingUnavailable, match=f"{code} says hello") as caught:
-        TitanEmbedder(bedrock_client=client).embed(rgb_page)
+        BedrockEmbedder(bedrock_client=client).embed(rgb_page)
     # then: never an InvalidDocument, so the document can never be routed to failed/
     assert not isinstance(caught.value, InvalidDocument)
     assert code in str(caught.value)
@@ -256,7 +259,7 @@ def test_access_and_model_id_errors_are_reported_as_deployment_problems(
     stubber.add_client_error("invoke_model", code, service_message, status, expected_params=expected_call())
 
     with pytest.raises(EmbeddingMisconfigured) as caught:
-        TitanEmbedder(bedrock_client=client).embed(rgb_page)
+        BedrockEmbedder(bedrock_client=client).embed(rgb_page)
 
     text = str(caught.value)
     assert "deployment problem, not the document's" in text
@@ -270,7 +273,7 @@ def test_access_and_model_id_errors_are_reported_as_deployment_problems(
 
 
 # Bedrock's own words for deployment mistakes, sent as ValidationException like a bad image; where
-# each was seen is cited next to docclass.titan._MISCONFIGURED_MESSAGES.
+# each was seen is cited next to docclass.bedrock._MISCONFIGURED_MESSAGES.
 MISCONFIGURED_VALIDATION_MESSAGES = {
     "invalid-model-id": ("The provided model identifier is invalid.", "EmbeddingModelId"),
     "on-demand-not-supported": (
@@ -307,7 +310,7 @@ def test_a_validation_error_about_the_deployment_is_not_the_documents_fault(
     )
     # when
     with pytest.raises(EmbeddingMisconfigured) as caught:
-        TitanEmbedder(bedrock_client=client).embed(rgb_page)
+        BedrockEmbedder(bedrock_client=client).embed(rgb_page)
     # then: never routed to failed/, and the error says what to change
     assert not isinstance(caught.value, InvalidDocument)
     assert fix in caught.value.fix
@@ -326,7 +329,7 @@ def test_a_validation_error_about_the_image_still_rejects_the_document(bedrock, 
     )
 
     with pytest.raises(EmbeddingRejected) as caught:
-        TitanEmbedder(bedrock_client=client).embed(rgb_page)
+        BedrockEmbedder(bedrock_client=client).embed(rgb_page)
 
     assert str(caught.value) == service_message
 
@@ -341,7 +344,7 @@ def test_throttling_and_quota_are_told_apart_from_other_unavailability(bedrock, 
     )
 
     with pytest.raises(EmbeddingThrottled):
-        TitanEmbedder(bedrock_client=client).embed(rgb_page)
+        BedrockEmbedder(bedrock_client=client).embed(rgb_page)
 
 
 @pytest.mark.parametrize(
@@ -352,7 +355,7 @@ def test_a_model_timeout_or_outage_is_not_throttling(bedrock, rgb_page, code):
     stubber.add_client_error("invoke_model", code, "try later", 503, expected_params=expected_call())
 
     with pytest.raises(EmbeddingUnavailable) as caught:
-        TitanEmbedder(bedrock_client=client).embed(rgb_page)
+        BedrockEmbedder(bedrock_client=client).embed(rgb_page)
 
     assert not isinstance(caught.value, EmbeddingThrottled | EmbeddingMisconfigured)
 
@@ -369,7 +372,7 @@ def test_validation_error_rejects_the_document_with_the_services_words(bedrock, 
     )
     # when
     with pytest.raises(EmbeddingRejected) as caught:
-        TitanEmbedder(bedrock_client=client).embed(rgb_page)
+        BedrockEmbedder(bedrock_client=client).embed(rgb_page)
     # then
     assert str(caught.value) == "Image exceeds max pixels allowed"
     assert isinstance(caught.value, InvalidDocument)
@@ -387,14 +390,14 @@ def test_validation_error_rejects_the_document_with_the_services_words(bedrock, 
 )
 def test_network_failures_are_retried_later(rgb_page, error):
     with pytest.raises(EmbeddingUnavailable, match="Bedrock unreachable") as caught:
-        TitanEmbedder(bedrock_client=FailingClient(error)).embed(rgb_page)
+        BedrockEmbedder(bedrock_client=FailingClient(error)).embed(rgb_page)
 
     assert caught.value.__cause__ is error
 
 
 def test_a_timeout_while_reading_the_answer_is_retried_later(rgb_page):
     with pytest.raises(EmbeddingUnavailable, match="Bedrock unreachable"):
-        TitanEmbedder(bedrock_client=SlowBodyClient()).embed(rgb_page)
+        BedrockEmbedder(bedrock_client=SlowBodyClient()).embed(rgb_page)
 
 
 # --- construction and the lazy client ------------------------------------------------------------------
@@ -406,7 +409,7 @@ def test_constructing_creates_no_client(monkeypatch):
 
     monkeypatch.setattr(boto3, "client", no_clients_yet)
 
-    embedder = TitanEmbedder()
+    embedder = BedrockEmbedder()
 
     assert embedder.model_id == MODEL_ID
     assert embedder.dimension == 1024
@@ -414,25 +417,25 @@ def test_constructing_creates_no_client(monkeypatch):
 
 def test_lazy_client_retries_a_bounded_number_of_times_within_a_fraction_of_classify_timeout(isolated_aws):
     # given: the client the functions really use
-    client = TitanEmbedder().client
+    client = BedrockEmbedder().client
     config = client.meta.config
     # then: standard mode (a known backoff, no client-side rate limiter that may sleep unboundedly)
     assert client.meta.service_model.service_name == "bedrock-runtime"
     assert config.retries == {"mode": "standard", "total_max_attempts": 3}
     # and the worst case of one call, computed from that very config, fits ClassifyFunction's 60 s
     # Timeout with room for the message's S3 work and the response
-    worst = titan.worst_case_seconds(
+    worst = adapter.worst_case_seconds(
         config.retries["total_max_attempts"], config.connect_timeout, config.read_timeout
     )
-    assert worst == titan.WORST_CASE_EMBED_SECONDS == 33.0  # 3 x (2 + 8) + 1 + 2
+    assert worst == adapter.WORST_CASE_EMBED_SECONDS == 33.0  # 3 x (2 + 8) + 1 + 2
     assert worst <= 0.6 * 60
 
 
 def test_worst_case_counts_every_attempt_and_the_capped_backoffs():
     # 3 attempts: two backoffs of at most 1 s and 2 s; 8 attempts: 1+2+4+8+16+20+20 s
-    assert titan.worst_case_seconds(3, 2, 8) == 3 * 10 + 1 + 2
-    assert titan.worst_case_seconds(8, 10, 60) == 8 * 70 + 1 + 2 + 4 + 8 + 16 + 20 + 20
-    assert titan.worst_case_seconds(1, 2, 8) == 10
+    assert adapter.worst_case_seconds(3, 2, 8) == 3 * 10 + 1 + 2
+    assert adapter.worst_case_seconds(8, 10, 60) == 8 * 70 + 1 + 2 + 4 + 8 + 16 + 20 + 20
+    assert adapter.worst_case_seconds(1, 2, 8) == 10
 
 
 def test_first_embed_creates_the_client_once(monkeypatch, isolated_aws, rgb_page):
@@ -450,7 +453,7 @@ def test_first_embed_creates_the_client_once(monkeypatch, isolated_aws, rgb_page
         return client
 
     monkeypatch.setattr(boto3, "client", stubbed_client)
-    embedder = TitanEmbedder(dimension=256)
+    embedder = BedrockEmbedder(dimension=256)
     # when
     embedder.embed(rgb_page)
     embedder.embed(rgb_page)
@@ -461,14 +464,14 @@ def test_first_embed_creates_the_client_once(monkeypatch, isolated_aws, rgb_page
 def test_injected_client_is_used_as_is():
     client = FailingClient(AssertionError("unused"))
 
-    assert TitanEmbedder(bedrock_client=client).client is client
+    assert BedrockEmbedder(bedrock_client=client).client is client
 
 
-def test_titan_embedder_satisfies_the_embedder_protocol():
-    assert isinstance(TitanEmbedder(bedrock_client=object()), Embedder)
+def test_bedrock_embedder_satisfies_the_embedder_protocol():
+    assert isinstance(BedrockEmbedder(bedrock_client=object()), Embedder)
 
 
 @pytest.mark.parametrize("dimension", [0, 512, 2048])
 def test_unsupported_dimension_fails_at_construction(dimension):
     with pytest.raises(ConfigError, match="256, 384, 1024"):
-        TitanEmbedder(dimension=dimension)
+        BedrockEmbedder(dimension=dimension)

@@ -1,8 +1,13 @@
-"""Bedrock adapter: Titan Multimodal Embeddings G1 behind the Embedder interface, errors mapped."""
+"""The Bedrock adapter: any model of docclass.models behind the Embedder interface, errors mapped.
+
+One client and one error mapping for all models; what differs between them (the body, where the
+vector is in the answer, the page and request limits) is the model's Family. The InvokeModel errors
+are those of the bedrock-runtime API reference:
+https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InvokeModel.html
+"""
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 from typing import Any
@@ -11,7 +16,7 @@ import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image
 
-from docclass import aws
+from docclass import aws, models
 from docclass.aws import new_client
 from docclass.embeddings import l2_normalise
 from docclass.errors import (
@@ -23,11 +28,8 @@ from docclass.errors import (
     EmbeddingUnavailable,
 )
 from docclass.images import encode_jpeg
+from docclass.models import DEFAULT_MODEL_ID, Family, ModelOptions, PageLimits
 
-DEFAULT_MODEL_ID = "amazon.titan-embed-image-v1"
-DIMENSIONS = (256, 384, 1024)
-# Titan's documented limit is 25 MB per image; decimal megabytes, to stay on the safe side.
-MAX_IMAGE_BYTES = 25_000_000
 
 # Limits of the bedrock-runtime client. One embed() must end well inside ClassifyFunction's 90 s
 # Timeout: its worst case is what the handlers keep in hand before they start a message
@@ -39,7 +41,7 @@ MAX_IMAGE_BYTES = 25_000_000
 # client-side token bucket that sleeps before sending for as long as its fill rate says: no fixed
 # bound, so it is not used here; throttling is handled by the queue and the breaker instead.
 # Every attempt waits at most CONNECT_TIMEOUT to connect and READ_TIMEOUT for each read of the
-# answer (Titan answers one image in well under a second; the answer is a few KB, read at once).
+# answer (an image is answered in about a second; the answer, a few KB, is read at once).
 #   worst case = 3 attempts x (2 s + 8 s) + backoffs (1 s + 2 s) = 33 s
 BEDROCK_MAX_ATTEMPTS = 3
 BEDROCK_CONNECT_TIMEOUT = 2
@@ -71,12 +73,13 @@ _TRANSIENT_CODES = frozenset(
 )
 
 _FIX_MODEL_ID = (
-    "Set EmbeddingModelId to a model id Bedrock offers in this region (amazon.titan-embed-image-v1 "
-    "is the one docclass is built for): a typo and a region without the model answer alike."
+    "Set EmbeddingModelId to a model Bedrock offers in this region, or to an inference profile id "
+    "(us., eu., global. ...) that routes to one: a region without the model answers as a typo would."
 )
 _FIX_INFERENCE_PROFILE = (
-    "This model cannot be invoked on demand here: set EmbeddingModelId to the id or ARN of an "
-    "inference profile that contains it, and allow that ARN in the functions' Bedrock policy."
+    "This model cannot be invoked on demand in this region: set EmbeddingModelId to the id of a "
+    "cross-region inference profile that contains it (e.g. us.<model id>); the template then grants "
+    "the profile and the models it routes to."
 )
 _FIX_ACCESS = (
     "Grant access to the model in the Bedrock console (Model access) for this region, and check "
@@ -122,8 +125,13 @@ def misconfiguration_fix(message: str) -> str | None:
     return None
 
 
-class TitanEmbedder:
-    """Embeds a page with amazon.titan-embed-image-v1 through bedrock-runtime InvokeModel."""
+class BedrockEmbedder:
+    """Embeds a page with one Bedrock model (docclass.models) through bedrock-runtime InvokeModel.
+
+    model_id is the vector space (Model.vector_space: the model without its inference profile
+    prefix, with the options that change its vectors), which keys the cache and the index; the call
+    itself goes to invoke_id, the EmbeddingModelId as configured.
+    """
 
     def __init__(
         self,
@@ -131,15 +139,27 @@ class TitanEmbedder:
         dimension: int = 1024,
         bedrock_client: Any = None,
         jpeg_quality: int = 90,
+        options: ModelOptions | None = None,
     ) -> None:
-        if dimension not in DIMENSIONS:
-            raise ConfigError(f"Titan output dimension must be one of {DIMENSIONS}, got {dimension}")
+        self.model = models.resolve(model_id)
+        self.model.check_dimension(dimension)
         if not 1 <= jpeg_quality <= 100:
             raise ConfigError(f"JPEG quality must be in 1..100, got {jpeg_quality}")
-        self.model_id = model_id
+        self.options = options or ModelOptions()
+        self.invoke_id = model_id
+        self.model_id = self.model.vector_space(self.options)
         self.dimension = dimension
         self.jpeg_quality = jpeg_quality
         self._client = bedrock_client
+
+    @property
+    def family(self) -> Family:
+        return self.model.family
+
+    @property
+    def limits(self) -> PageLimits:
+        """The largest page this model looks at: pages are drawn to fit it (docclass.pages)."""
+        return self.family.limits
 
     @property
     def client(self) -> Any:
@@ -154,21 +174,12 @@ class TitanEmbedder:
         return self._client
 
     def embed(self, image: Image.Image) -> np.ndarray:
-        """Return Titan's embedding of image as a unit-length float32 vector of shape (dimension,)."""
-        jpeg = encode_jpeg(image, quality=self.jpeg_quality)
-        if len(jpeg) > MAX_IMAGE_BYTES:
-            raise EmbeddingRejected(
-                f"image is {len(jpeg)} bytes as JPEG; Titan accepts at most {MAX_IMAGE_BYTES} bytes"
-            )
-        body = json.dumps(
-            {
-                "inputImage": base64.b64encode(jpeg).decode("ascii"),
-                "embeddingConfig": {"outputEmbeddingLength": self.dimension},
-            }
-        )
+        """Return the model's embedding of image as a unit-length float32 vector of shape (dimension,)."""
+        jpeg = self._encode(image)
+        body = json.dumps(self.family.body(jpeg, self.dimension, self.options))
         try:
             response = self.client.invoke_model(
-                modelId=self.model_id,
+                modelId=self.invoke_id,
                 body=body,
                 contentType="application/json",
                 accept="application/json",
@@ -178,8 +189,21 @@ class TitanEmbedder:
             raise self._map_client_error(e) from e
         except BotoCoreError as e:
             # Timeouts and connection failures, after botocore's own retries.
-            raise EmbeddingUnavailable(f"Bedrock unreachable for {self.model_id}: {e}") from e
+            raise EmbeddingUnavailable(f"Bedrock unreachable for {self.invoke_id}: {e}") from e
         return self._parse(raw)
+
+    def _encode(self, image: Image.Image) -> bytes:
+        """The page as JPEG within the model's request limit: at jpeg_quality, or lower if it must."""
+        family = self.family
+        for quality in _qualities(self.jpeg_quality):
+            jpeg = encode_jpeg(image, quality=quality)
+            size = family.request_size(len(jpeg))
+            if size <= family.max_image_bytes:
+                return jpeg
+        raise EmbeddingRejected(
+            f"page of {image.size[0]}x{image.size[1]} px is {size} bytes in the request even as JPEG at "
+            f"quality {quality}; {family.name} accepts at most {family.max_image_bytes} bytes"
+        )
 
     def _map_client_error(self, error: ClientError) -> DocclassError:
         """Turn a Bedrock error into the project's exception: rejected image, deployment, or retry later."""
@@ -190,41 +214,47 @@ class TitanEmbedder:
         if fix is not None:
             region = getattr(getattr(self._client, "meta", None), "region_name", None) or "unknown region"
             return EmbeddingMisconfigured(
-                f"deployment problem, not the document's: Bedrock {code} for model {self.model_id} in "
+                f"deployment problem, not the document's: Bedrock {code} for model {self.invoke_id} in "
                 f"{region} ({message}).",
                 fix,
             )
         if code == "ValidationException":
-            return EmbeddingRejected(message or f"{self.model_id} rejected the image (ValidationException)")
+            return EmbeddingRejected(message or f"{self.invoke_id} rejected the image (ValidationException)")
         if code in _THROTTLING_CODES:
-            return EmbeddingThrottled(f"Bedrock {code} for {self.model_id}: {message}")
+            return EmbeddingThrottled(f"Bedrock {code} for {self.invoke_id}: {message}")
         if code in _TRANSIENT_CODES:
-            return EmbeddingUnavailable(f"Bedrock {code} for {self.model_id}: {message}")
+            return EmbeddingUnavailable(f"Bedrock {code} for {self.invoke_id}: {message}")
         # Other codes (ModelErrorException, new ones) go back to the queue, and to the DLQ after its
         # retries: nothing is lost, and no document lands in failed/ for a reason that is not its own.
-        return EmbeddingUnavailable(f"unexpected Bedrock error {code} for {self.model_id}: {message}")
+        return EmbeddingUnavailable(f"unexpected Bedrock error {code} for {self.invoke_id}: {message}")
 
     def _parse(self, raw: bytes) -> np.ndarray:
-        """Check Titan's {"embedding": [...]} answer; a malformed one is the service's fault (retried)."""
+        """Check the model's answer; a malformed one is the service's fault (retried)."""
         try:
             payload = json.loads(raw)
         except ValueError as e:
-            raise EmbeddingUnavailable(f"{self.model_id} returned a body that is not JSON: {e}") from e
-        if not isinstance(payload, dict):
-            raise EmbeddingUnavailable(f"{self.model_id} returned {type(payload).__name__}, not an object")
-        note = f" (message: {payload['message']})" if payload.get("message") else ""
-        values = payload.get("embedding")
+            raise EmbeddingUnavailable(f"{self.invoke_id} returned a body that is not JSON: {e}") from e
+        note = f" (message: {payload['message']})" if isinstance(payload, dict) and payload.get("message") else ""
+        try:
+            values = self.family.values(payload)
+        except EmbeddingUnavailable as e:
+            raise EmbeddingUnavailable(f"{self.invoke_id} {e}{note}") from e
         if not isinstance(values, list) or not values:
-            raise EmbeddingUnavailable(f"{self.model_id} returned no embedding{note}")
+            raise EmbeddingUnavailable(f"{self.invoke_id} returned no embedding{note}")
         if len(values) != self.dimension:
             raise EmbeddingUnavailable(
-                f"{self.model_id} returned {len(values)} values, expected {self.dimension}{note}"
+                f"{self.invoke_id} returned {len(values)} values, expected {self.dimension}{note}"
             )
         if not all(
             isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values
         ):
-            raise EmbeddingUnavailable(f"{self.model_id} returned a non-numeric or non-finite value{note}")
+            raise EmbeddingUnavailable(f"{self.invoke_id} returned a non-numeric or non-finite value{note}")
         try:
             return l2_normalise(np.asarray(values, dtype=np.float32))
         except ValueError as e:
-            raise EmbeddingUnavailable(f"{self.model_id} returned an unusable vector: {e}{note}") from e
+            raise EmbeddingUnavailable(f"{self.invoke_id} returned an unusable vector: {e}{note}") from e
+
+
+def _qualities(first: int) -> list[int]:
+    """JPEG qualities to try, best first: the configured one, then lower in steps of 10 down to 50."""
+    return [first, *range(min(first, 90) - 10, 49, -10)]
