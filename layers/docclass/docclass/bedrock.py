@@ -30,7 +30,6 @@ from docclass.errors import (
 from docclass.images import encode_jpeg
 from docclass.models import DEFAULT_MODEL_ID, Family, ModelOptions, PageLimits
 
-
 # Limits of the bedrock-runtime client. One embed() must end well inside ClassifyFunction's 90 s
 # Timeout: its worst case is what the handlers keep in hand before they start a message
 # (docclass/invocation.py), and a timed-out invocation loses its whole batch's result.
@@ -140,6 +139,7 @@ class BedrockEmbedder:
         bedrock_client: Any = None,
         jpeg_quality: int = 90,
         options: ModelOptions | None = None,
+        region: str | None = None,
     ) -> None:
         self.model = models.resolve(model_id)
         self.model.check_dimension(dimension)
@@ -150,6 +150,7 @@ class BedrockEmbedder:
         self.model_id = self.model.vector_space(self.options)
         self.dimension = dimension
         self.jpeg_quality = jpeg_quality
+        self.region = region  # None: the session's (in Lambda, the function's own region)
         self._client = bedrock_client
 
     @property
@@ -167,6 +168,7 @@ class BedrockEmbedder:
         if self._client is None:
             self._client = new_client(
                 "bedrock-runtime",
+                region_name=self.region,
                 config=aws.bounded_config(
                     BEDROCK_MAX_ATTEMPTS, BEDROCK_CONNECT_TIMEOUT, BEDROCK_READ_TIMEOUT
                 ),
@@ -234,7 +236,11 @@ class BedrockEmbedder:
             payload = json.loads(raw)
         except ValueError as e:
             raise EmbeddingUnavailable(f"{self.invoke_id} returned a body that is not JSON: {e}") from e
-        note = f" (message: {payload['message']})" if isinstance(payload, dict) and payload.get("message") else ""
+        note = (
+            f" (message: {payload['message']})"
+            if isinstance(payload, dict) and payload.get("message")
+            else ""
+        )
         try:
             values = self.family.values(payload)
         except EmbeddingUnavailable as e:

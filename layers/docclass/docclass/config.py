@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from docclass import models
 from docclass.errors import ConfigError
@@ -57,7 +57,7 @@ class Settings:
     memory_mb: int = 1024
     # What changes a model's vectors beside its id and dimension (template NovaDetailLevel,
     # NovaEmbeddingPurpose, CohereInputType).
-    model_options: ModelOptions = ModelOptions()
+    model_options: ModelOptions = field(default_factory=ModelOptions)
 
     def __post_init__(self) -> None:
         if not self.bucket:
@@ -117,10 +117,12 @@ class Settings:
             next_model_id=env.get("NEXT_EMBEDDING_MODEL_ID", "").strip(),
             next_dimension=_int(env, "NEXT_EMBEDDING_DIMENSION", cls.next_dimension),
             model_options=ModelOptions(
-                nova_detail_level=env.get("NOVA_DETAIL_LEVEL", "").strip() or _DEFAULT_OPTIONS.nova_detail_level,
+                nova_detail_level=env.get("NOVA_DETAIL_LEVEL", "").strip()
+                or _DEFAULT_OPTIONS.nova_detail_level,
                 nova_embedding_purpose=env.get("NOVA_EMBEDDING_PURPOSE", "").strip()
                 or _DEFAULT_OPTIONS.nova_embedding_purpose,
-                cohere_input_type=env.get("COHERE_INPUT_TYPE", "").strip() or _DEFAULT_OPTIONS.cohere_input_type,
+                cohere_input_type=env.get("COHERE_INPUT_TYPE", "").strip()
+                or _DEFAULT_OPTIONS.cohere_input_type,
             ),
         )
 
