@@ -87,6 +87,7 @@ bench: $(STAMP) ## the benchmarks, pipelines side by side (not the 45-min `inges
 	$(BIN)/python bench/memory.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/pdf_render.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/pdf_pages.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/model_requests.py $(if $(QUICK),--quick)
 	@if [ -d ../shared/data/docs ]; then \
 		OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python bench/embedder_quality.py; \
 	else echo "skipping bench/embedder_quality.py: ../shared/data/docs is absent"; fi
