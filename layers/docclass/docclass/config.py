@@ -25,6 +25,8 @@ INBOX_PREFIX = "inbox/"
 CLASSIFIED_PREFIX = "classified/"
 UNCLASSIFIED_PREFIX = "unclassified/"
 FAILED_PREFIX = "failed/"
+# Labelled documents whose first two candidates were too close to call (ReviewMargin).
+REVIEW_PREFIX = "review/"
 # The originals of split packets (SplitPackets), each beside its sections under classified/.
 PACKETS_PREFIX = "packets/"
 INDEX_PREFIX = "index/"
@@ -58,6 +60,9 @@ class Settings:
     # What changes a model's vectors beside its id and dimension (template NovaDetailLevel,
     # NovaEmbeddingPurpose, CohereInputType).
     model_options: ModelOptions = field(default_factory=ModelOptions)
+    # A labelled document whose margin (docclass.decide.Decision.margin) is below this goes to
+    # review/<label>/ (template ReviewMargin); None: review is off.
+    review_margin: float | None = None
 
     def __post_init__(self) -> None:
         if not self.bucket:
@@ -67,6 +72,8 @@ class Settings:
         self._check_model(self.model_id, self.dimension, "EMBEDDING")
         if self.neighbor_count < 1:
             raise ConfigError(f"NEIGHBOR_COUNT must be at least 1, got {self.neighbor_count}")
+        if self.review_margin is not None and not 0 <= self.review_margin <= 2:
+            raise ConfigError(f"REVIEW_MARGIN must be empty or in 0..2, got {self.review_margin}")
         if self.max_distance is not None and self.max_distance < 0:
             raise ConfigError(f"MAX_DISTANCE must be empty or >= 0, got {self.max_distance}")
         if not 1 <= self.gallery_embed_concurrency <= MAX_EMBED_CONCURRENCY:
@@ -107,6 +114,7 @@ class Settings:
             dimension=_int(env, "EMBEDDING_DIMENSION", cls.dimension),
             neighbor_count=_int(env, "NEIGHBOR_COUNT", cls.neighbor_count),
             max_distance=_optional_float(env, "MAX_DISTANCE"),
+            review_margin=_optional_float(env, "REVIEW_MARGIN"),
             embedder=(env.get("EMBEDDER", cls.embedder) or cls.embedder).lower(),
             gallery_embed_concurrency=_int(env, "GALLERY_EMBED_CONCURRENCY", cls.gallery_embed_concurrency),
             index_refresh_seconds=_float(env, "INDEX_REFRESH_SECONDS", cls.index_refresh_seconds),

@@ -86,6 +86,7 @@ def build_classifier(settings: Settings, store: ObjectStore | None = None) -> Cl
         budget=invocation.classify_budget(settings),
         max_pages=settings.max_pages,
         split_packets=settings.split_packets,
+        review_margin=settings.review_margin,
     )
 
 
