@@ -192,7 +192,9 @@ def recording() -> Iterator[Recording]:
         env.setenv("REVIEW_MARGIN", "2")
         fresh_services()
         s3.put_object(Bucket=BUCKET, Key="inbox/close.png", Body=draw_page("letter", seed=4))
-        assert run(classify, _sqs_event("sqs-inbox-put.json", ["inbox/close.png"])) == {"batchItemFailures": []}
+        assert run(classify, _sqs_event("sqs-inbox-put.json", ["inbox/close.png"])) == {
+            "batchItemFailures": []
+        }
         env.delenv("REVIEW_MARGIN")
         # unclassified: nothing is that close to an example
         env.setenv("MAX_DISTANCE", "0.000001")
