@@ -411,12 +411,13 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 def _review(args: argparse.Namespace) -> int:
     import getpass
+    import logging
 
     from docclass.store import ObjectStore
+    from docclass_local.review.documents import check_includes
     from docclass_local.review.server import LOOPBACK, ReviewServer
     from docclass_local.target import CommandError, resolve_target
 
-    target = resolve_target(args)
     if args.host not in LOOPBACK:
         print(
             f"docclass review: warning: listening on {args.host}: anyone who can reach this address and "
@@ -424,17 +425,19 @@ def _review(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     try:
-        server = ReviewServer(
-            ObjectStore(target.bucket, target.s3),
-            who=args.reviewer or getpass.getuser(),
-            includes=args.include,
-            host=args.host,
-            port=args.port,
-        )
-    except ValueError as exc:  # a bad --include
+        includes = check_includes(args.include)
+    except ValueError as exc:
         raise CommandError(str(exc)) from None
-    except OSError as exc:  # the port is taken
-        raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    target = resolve_target(args)
+    # A port in use: Werkzeug says so itself and exits with status 1.
+    server = ReviewServer(
+        ObjectStore(target.bucket, target.s3),
+        who=args.reviewer or getpass.getuser(),
+        includes=includes,
+        host=args.host,
+        port=args.port,
+    )
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per thumbnail request
     _print(f"docclass review: {target.description}: open {server.url}  (Ctrl-C stops)")
     try:
         server.serve_forever()
@@ -477,6 +480,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         dpi=args.dpi,
         verbose=args.verbose,
+        keep=args.keep,
+        # Kept up for `docclass review`: on the port `docclass review` and `status` assume.
+        port=DEFAULT_PORT if args.keep else None,
     )
 
 
@@ -732,6 +738,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--dpi", type=int, default=150)
     demo.add_argument("--verbose", action="store_true", help="print every batch as it is processed")
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help=f"then keep the local stack up on port {DEFAULT_PORT} (for docclass review) until Ctrl-C",
+    )
     demo.set_defaults(func=cmd_demo)
 
     samples = sub.add_parser("samples", help="write generated sample documents to OUT_DIR/<class>/")

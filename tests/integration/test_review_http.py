@@ -267,3 +267,22 @@ def test_thumbnails_are_jpegs_of_listed_keys_only_and_cached(bucket):
     assert client.get("/thumb?key=classified/letter/old.png").status_code == 404
     bucket.put_object(Bucket=BUCKET, Key="index/pointer.json", Body=b"{}")
     assert client.get("/thumb?key=index/pointer.json").status_code == 404
+
+
+def test_the_command_warns_off_loopback_and_refuses_an_include_outside_classified(capsys):
+    from docclass_local.cli import main
+
+    code = main(["review", "--host", "0.0.0.0", "--include", "inbox/", "--bucket", "b"])
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "warning: listening on 0.0.0.0" in err
+    assert "docclass review: error: --include inbox/: give classified/<label>/" in err
+
+
+def test_the_server_answers_only_to_loopback_names_unless_told():
+    from docclass_local.review.server import trusted_hosts
+
+    assert trusted_hosts("127.0.0.1") == ["127.0.0.1", "localhost"]
+    assert trusted_hosts("review.lan") == ["127.0.0.1", "localhost", "review.lan"]
+    assert trusted_hosts("0.0.0.0") is None  # a wildcard bind: the name colleagues use is unknown

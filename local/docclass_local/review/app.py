@@ -77,10 +77,8 @@ def create_app(
         key, etag = request.form.get("key", ""), request.form.get("etag", "")
         try:
             result = ("done", reviewer.act(action, key, etag, label))
-            status = 303
         except Refused as exc:
             result = ("refused", str(exc))
-            status = 303
         page = request.form.get("page", "1")
         row = request.form.get("row", "")
         return redirect(
@@ -90,7 +88,7 @@ def create_app(
                 notice=notice(*result),
                 row=row if row.isdigit() else "",
             ),
-            code=status,
+            code=303,  # See Other: the browser GETs the page again, a reload does not repeat the POST
         )
 
     @app.get("/thumb")
