@@ -136,6 +136,23 @@ def test_keys_route_a_document_to_its_first_candidate(page, stack):
     assert row(page, key).count() == 0
 
 
+def test_keys_add_a_document_to_the_gallery_as_its_second_candidate(page, stack):
+    s3 = stack.client("s3")
+    key = routed(s3, "batch/letter 1.png")
+    second = row(page, key).locator("li.candidate").nth(1).get_attribute("data-label")
+    index = page.locator("form.row").evaluate_all("rows => rows.map(r => r.dataset.key)").index(key)
+
+    for _ in range(index):
+        page.keyboard.press("ArrowDown")
+    page.keyboard.press("2")
+    with page.expect_navigation():
+        page.keyboard.press("g")
+
+    assert f"added to the gallery as gallery/{second}/batch/letter 1.png" in notice(page)
+    assert keys(s3, key) == [key]  # the document itself stays for review
+    stack.wait_until_idle(timeout=60, poll=0.2)  # indexed before the next test counts vectors
+
+
 def test_adding_to_the_gallery_teaches_the_index_a_new_label(page, stack):
     s3 = stack.client("s3")
     before = stack.status()["index"]["vectors"]

@@ -286,3 +286,14 @@ def test_the_server_answers_only_to_loopback_names_unless_told():
     assert trusted_hosts("127.0.0.1") == ["127.0.0.1", "localhost"]
     assert trusted_hosts("review.lan") == ["127.0.0.1", "localhost", "review.lan"]
     assert trusted_hosts("0.0.0.0") is None  # a wildcard bind: the name colleagues use is unknown
+
+
+def test_without_example_keys_a_candidate_shows_its_labels_newest_example(bucket):
+    # given a document whose docclass-candidate-examples was left out (S3's 2 KB of metadata)
+    metadata = {k: v for k, v in routed_metadata().items() if k != "docclass-candidate-examples"}
+    bucket.put_object(Bucket=BUCKET, Key="unclassified/long.png", Body=b"x", Metadata=metadata)
+    store = ObjectStore(BUCKET, bucket)
+
+    [row] = [r for r in Reviewer(store, who="a").listing().rows if r.key == "unclassified/long.png"]
+
+    assert [c.example for c in row.candidates] == ["gallery/letter/l1.png", "gallery/invoice/i1.png"]
