@@ -3,6 +3,7 @@ touch, escaping, conditional moves and thumbnails. The browser tests are in test
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
@@ -297,3 +298,17 @@ def test_without_example_keys_a_candidate_shows_its_labels_newest_example(bucket
     [row] = [r for r in Reviewer(store, who="a").listing().rows if r.key == "unclassified/long.png"]
 
     assert [c.example for c in row.candidates] == ["gallery/letter/l1.png", "gallery/invoice/i1.png"]
+
+
+def test_a_pdf_thumbnail_is_its_first_page(bucket):
+    from PIL import Image
+
+    from conftest import draw_document
+
+    bucket.put_object(Bucket=BUCKET, Key="unclassified/packet.pdf", Body=draw_document(["letter", "invoice"]))
+
+    data = Thumbnails(ObjectStore(BUCKET, bucket)).get("unclassified/packet.pdf")
+
+    assert data is not None
+    with Image.open(io.BytesIO(data)) as thumbnail:
+        assert thumbnail.format == "JPEG" and max(thumbnail.size) == 220
