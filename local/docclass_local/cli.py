@@ -1,4 +1,4 @@
-"""The `docclass` command: serve, status, redrive, reindex, reclassify, backfill, demo, samples and eval
+"""The `docclass` command: serve, status, redrive, reindex, reclassify, backfill, review, demo, samples and eval
 (local tools, never deployed)."""
 
 from __future__ import annotations
@@ -404,6 +404,48 @@ def cmd_reclassify(args: argparse.Namespace) -> int:
     return _operate("reclassify", work, args)
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    """Serve the review page on the stack's bucket until Ctrl-C."""
+    return _operate("review", _review, args)
+
+
+def _review(args: argparse.Namespace) -> int:
+    import getpass
+    import logging
+
+    from docclass.store import ObjectStore
+    from docclass_local.review.documents import check_includes
+    from docclass_local.review.server import LOOPBACK, ReviewServer
+    from docclass_local.target import CommandError, resolve_target
+
+    if args.host not in LOOPBACK:
+        print(
+            f"docclass review: warning: listening on {args.host}: anyone who can reach this address and "
+            "read the page can move documents in the bucket with your credentials",
+            file=sys.stderr,
+        )
+    try:
+        includes = check_includes(args.include)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    target = resolve_target(args)
+    # A port in use: Werkzeug says so itself and exits with status 1.
+    server = ReviewServer(
+        ObjectStore(target.bucket, target.s3),
+        who=args.reviewer or getpass.getuser(),
+        includes=includes,
+        host=args.host,
+        port=args.port,
+    )
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per thumbnail request
+    _print(f"docclass review: {target.description}: open {server.url}  (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        _print("docclass review: stopped")
+    return 0
+
+
 def cmd_samples(args: argparse.Namespace) -> int:
     """Write generated sample documents to a folder."""
     from docclass_local.samples import generate
@@ -438,6 +480,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         dpi=args.dpi,
         verbose=args.verbose,
+        keep=args.keep,
+        # Kept up for `docclass review`: on the port `docclass review` and `status` assume.
+        port=DEFAULT_PORT if args.keep else None,
     )
 
 
@@ -666,12 +711,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reclassify.set_defaults(func=cmd_reclassify)
 
+    review = sub.add_parser(
+        "review",
+        help="a web page on 127.0.0.1 to review unclassified/ and review/ documents and teach the gallery",
+    )
+    add_target_arguments(review, changes=False)
+    review.add_argument("--port", type=int, default=8765, help="the page's port (default 8765)")
+    review.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1; others warn)"
+    )
+    review.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="classified/<label>/",
+        help="also list the documents under this prefix, to audit a class (repeatable)",
+    )
+    review.add_argument(
+        "--reviewer", default="", help="the name docclass-reviewed records (default: your OS user name)"
+    )
+    review.set_defaults(func=cmd_review)
+
     demo = sub.add_parser("demo", help="the whole service on generated documents, end to end")
     demo.add_argument("--gallery", type=int, default=3, help="gallery examples per class")
     demo.add_argument("--inbox", type=int, default=5, help="inbox documents per class")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--dpi", type=int, default=150)
     demo.add_argument("--verbose", action="store_true", help="print every batch as it is processed")
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help=f"then keep the local stack up on port {DEFAULT_PORT} (for docclass review) until Ctrl-C",
+    )
     demo.set_defaults(func=cmd_demo)
 
     samples = sub.add_parser("samples", help="write generated sample documents to OUT_DIR/<class>/")
