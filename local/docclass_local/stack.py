@@ -120,10 +120,8 @@ class LocalStack:
             or boto3.session.Session().region_name
             or REGION
         )
-        self.bedrock_endpoint = (
-            os.environ.get("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
-            or f"https://bedrock-runtime.{self.bedrock_region}.amazonaws.com"
-        )
+        # The user's own endpoint for Bedrock (a proxy, a stub), if they set one; else boto3's own.
+        self.bedrock_endpoint = os.environ.get("AWS_ENDPOINT_URL_BEDROCK_RUNTIME") or None
         self.retry_delay = retry_delay
         self.log_level = log_level
         self.on_batch = on_batch
@@ -228,7 +226,11 @@ class LocalStack:
         from docclass.bedrock import BedrockEmbedder
 
         return BedrockEmbedder(
-            settings.model_id, settings.dimension, options=settings.model_options, region=self.bedrock_region
+            settings.model_id,
+            settings.dimension,
+            options=settings.model_options,
+            region=self.bedrock_region,
+            ignore_configured_endpoint=self.bedrock_endpoint is None,
         )
 
     def _build_functions_with_their_memory(self) -> None:
@@ -294,10 +296,11 @@ class LocalStack:
                 "POWERTOOLS_TRACE_DISABLED": "true",
             }
         )
-        if self.embedder == "bedrock":
-            # Only S3 and SQS are local; Bedrock is reached in the user's region with their
-            # credentials, or where their own AWS_ENDPOINT_URL_BEDROCK_RUNTIME points (a proxy or a
-            # stub): boto3's endpoint resolution, with AWS_ENDPOINT_URL taken by the local S3/SQS.
+        # Only S3 and SQS are local; Bedrock is reached in the user's region with their credentials,
+        # or where their own AWS_ENDPOINT_URL_BEDROCK_RUNTIME points (a proxy or a stub). Without
+        # one, the client ignores AWS_ENDPOINT_URL (the local S3/SQS) and resolves Bedrock's
+        # endpoint as boto3 does (see _bedrock_in_the_users_region).
+        if self.embedder == "bedrock" and self.bedrock_endpoint:
             env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = self.bedrock_endpoint
         for name, value in env.items():
             self._saved_env.setdefault(name, os.environ.get(name))

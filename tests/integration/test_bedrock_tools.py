@@ -8,6 +8,7 @@ resolution, so a user may point them at a proxy, and these tests at tests/bedroc
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -124,8 +125,9 @@ def test_serve_on_a_bedrock_model_classifies_through_the_users_endpoint(stub):
         for label, name, data in documents(1, classes=("letter", "receipt")):
             s3.put_object(Bucket=stack.bucket, Key=f"gallery/{label}/{name}", Body=data)
         stack.wait_until_idle()
-        ((_, _, data),) = documents(1, seed=3, classes=("receipt",))
-        s3.put_object(Bucket=stack.bucket, Key="inbox/till.jpg", Body=data)
+        # a letter scanned at 300 dpi (8.4 Mpx, over Cohere's 2,458,624 px): drawn at Cohere's size before it is sent
+        ((_, _, data),) = documents(1, seed=3, classes=("letter",), dpi=300)
+        s3.put_object(Bucket=stack.bucket, Key="inbox/scan.jpg", Body=data)
         stack.wait_until_idle()
         routed = [
             o["Key"]
@@ -134,8 +136,25 @@ def test_serve_on_a_bedrock_model_classifies_through_the_users_endpoint(stub):
         head = s3.head_object(Bucket=stack.bucket, Key=routed[0])
     # then: the document was routed, each page was sent at Cohere's size, and the index is the
     # model's vector space without the profile prefix
-    assert routed == ["classified/receipt/till.jpg"]
+    assert routed == ["classified/letter/scan.jpg"]
     assert {r.model_id for r in stub.requests} == {"global.cohere.embed-v4:0"}
     assert all(w * h <= 2_458_624 for w, h in (r.image_size for r in stub.requests))
+    width, height = stub.requests[-1].image_size
+    assert width * height > 0.99 * 2_458_624  # the scan, shrunk to Cohere's area and no further
     assert head["Metadata"]["docclass-model"] == "cohere.embed-v4:0/classification"
     assert len(stub.requests) == 3  # two gallery examples and the document
+
+
+def test_without_an_endpoint_of_their_own_serve_reaches_bedrock_where_boto3_resolves_it(monkeypatch):
+    # given: no AWS_ENDPOINT_URL_BEDROCK_RUNTIME, and the user's region
+    monkeypatch.delenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    stack = LocalStack(port=None, bucket="bedrock-endpoint", embedder="bedrock")
+    with stack:
+        # when the functions' embedder is made (AWS_ENDPOINT_URL now points at the local S3/SQS)
+        from docclass.config import Settings
+
+        embedder = stack._bedrock_in_the_users_region(Settings.from_env())
+        # then its client goes to Bedrock in the user's region, not to the local endpoint
+        assert os.environ["AWS_ENDPOINT_URL"] == stack.endpoint_url
+        assert embedder.client.meta.endpoint_url == "https://bedrock-runtime.eu-central-1.amazonaws.com"

@@ -181,7 +181,7 @@ def test_candidates_round_trip_through_ascii_metadata_whatever_the_keys_hold():
         Candidate("letter", 0.53, "gallery/letter/x#page=2"),
     )
 
-    metadata = candidates_metadata(candidates)
+    metadata = candidates_metadata(candidates, margin=0.448 - 0.41234)
 
     assert metadata["docclass-candidates"] == "invoice:0.4123,bank statement:0.4480,letter:0.5300"
     assert metadata["docclass-margin"] == "0.0357"
@@ -213,3 +213,21 @@ def test_the_candidates_examples_are_left_out_before_the_page_labels_are_cut():
     assert "docclass-candidate-examples" not in fitted
     assert fitted["docclass-page-labels"] == "1:a,2:b"
     assert [c.example for c in parse_candidates(fitted)] == ["", "", ""]
+
+
+def test_candidates_with_the_longest_non_ascii_labels_are_trimmed_to_fit_s3s_2_kb():
+    # given three valid 64-letter labels in CJK (9 bytes each once percent-encoded)
+    labels = [chr(0x4E00 + n) * 64 for n in range(3)]
+    candidates = tuple(
+        Candidate(label, 0.1 * (n + 1), f"gallery/{label}/a.png") for n, label in enumerate(labels)
+    )
+    decision = Decision(labels[0], 0.1, f"gallery/{labels[0]}/a.png", "nearest", candidates)
+    metadata = result_metadata(decision, "amazon.titan-embed-image-v1")
+    assert metadata_size(metadata) > MAX_USER_METADATA_BYTES
+    # when it is fitted, as every copy's metadata is
+    fitted = fit_page_labels(metadata)
+    # then it fits, the candidates kept are the nearest ones, and they still parse
+    assert metadata_size(fitted) <= MAX_USER_METADATA_BYTES
+    kept = parse_candidates(fitted)
+    assert 1 <= len(kept) < 3 and [c.label for c in kept] == labels[: len(kept)]
+    assert fitted["docclass-label"] == metadata["docclass-label"]

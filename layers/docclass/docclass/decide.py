@@ -43,10 +43,20 @@ class Decision:
 
     @property
     def margin(self) -> float | None:
-        """How much nearer the first candidate is than the second; None with fewer than two."""
-        if len(self.candidates) < 2:
+        """How clear the call was: the nearest other label's distance less the chosen label's.
+
+        Negative when another label is nearer than the chosen one (a weighted vote or a multi-page
+        decision can choose so). For an unclassified document, the gap between its first two
+        candidates. None without a second label among the candidates.
+        """
+        if self.label is None or self.distance is None:
+            if len(self.candidates) < 2:
+                return None
+            return self.candidates[1].distance - self.candidates[0].distance
+        others = [c.distance for c in self.candidates if c.label != self.label]
+        if not others:
             return None
-        return self.candidates[1].distance - self.candidates[0].distance
+        return min(others) - self.distance
 
     def with_candidates(self, candidates: Iterable[Candidate]) -> Decision:
         """This decision with its candidates: the nearest example of each label, nearest first."""

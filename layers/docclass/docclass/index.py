@@ -265,8 +265,8 @@ class GalleryIndex:
                 best.setdefault(hit.label, hit)
                 if len(best) == count:
                     return list(best.values())
-            if k >= self._size:
-                return list(best.values())
+            if k >= self._size or len(best) >= len(set(self._labels)):
+                return list(best.values())  # every label there is was found
             k = self._size
 
     def to_bytes(self) -> bytes:

@@ -174,12 +174,12 @@ def result_metadata(decision: Decision, model_id: str) -> dict[str, str]:
         metadata["docclass-distance"] = f"{decision.distance:.6f}"
     if decision.neighbor is not None:
         metadata["docclass-neighbor"] = _ascii(decision.neighbor)
-    metadata.update(candidates_metadata(decision.candidates))
+    metadata.update(candidates_metadata(decision.candidates, decision.margin))
     return metadata
 
 
-def candidates_metadata(candidates: Sequence[Candidate]) -> dict[str, str]:
-    """docclass-candidates, docclass-margin (with two or more) and docclass-candidate-examples.
+def candidates_metadata(candidates: Sequence[Candidate], margin: float | None = None) -> dict[str, str]:
+    """docclass-candidates, docclass-candidate-examples, and docclass-margin when there is one.
 
     Labels and keys are percent-encoded with "," and ":" too, which separate the items.
     """
@@ -189,8 +189,8 @@ def candidates_metadata(candidates: Sequence[Candidate]) -> dict[str, str]:
         CANDIDATES_METADATA: ",".join(f"{quote(c.label, safe=' ._-')}:{c.distance:.4f}" for c in candidates),
         CANDIDATE_EXAMPLES_METADATA: ",".join(quote(c.example, safe="/ ._-#=") for c in candidates),
     }
-    if len(candidates) > 1:
-        metadata[MARGIN_METADATA] = f"{candidates[1].distance - candidates[0].distance:.4f}"
+    if margin is not None:
+        metadata[MARGIN_METADATA] = f"{margin:.4f}"
     return metadata
 
 
@@ -250,11 +250,26 @@ def fit_section_metadata(metadata: dict[str, str]) -> dict[str, str]:
     """A packet section's metadata within S3's 2 KB: with long keys (up to 1,024 bytes each, more
     once percent-encoded) the neighbour, then the packet's key, are left out (the section's own key
     names the packet's path, and docclass-source-etag ties it to the packets/ copy)."""
-    fitted = dict(metadata)
-    for key in (CANDIDATE_EXAMPLES_METADATA, "docclass-neighbor", PACKET_METADATA):
+    fitted = fit_candidates(metadata)
+    for key in ("docclass-neighbor", PACKET_METADATA):
         if metadata_size(fitted) <= MAX_USER_METADATA_BYTES:
             break
         fitted.pop(key, None)
+    return fitted
+
+
+def fit_candidates(metadata: dict[str, str]) -> dict[str, str]:
+    """Within S3's 2 KB if the candidates make it too long: their example keys are left out first,
+    then candidates from the last (a 64-character label of CJK letters takes 576 bytes encoded)."""
+    if metadata_size(metadata) <= MAX_USER_METADATA_BYTES or CANDIDATES_METADATA not in metadata:
+        return metadata
+    fitted = {k: v for k, v in metadata.items() if k != CANDIDATE_EXAMPLES_METADATA}
+    items = fitted[CANDIDATES_METADATA].split(",")
+    while metadata_size(fitted) > MAX_USER_METADATA_BYTES and len(items) > 1:
+        items.pop()
+        fitted[CANDIDATES_METADATA] = ",".join(items)
+    if metadata_size(fitted) > MAX_USER_METADATA_BYTES:
+        fitted.pop(CANDIDATES_METADATA)
     return fitted
 
 
@@ -263,8 +278,7 @@ def fit_page_labels(metadata: dict[str, str]) -> dict[str, str]:
     (the review page finds examples without them), then docclass-page-labels is cut at a run,
     ending in "...". Runs are dropped from the end; if not even the first run fits, the key is left out.
     """
-    if metadata_size(metadata) > MAX_USER_METADATA_BYTES and CANDIDATE_EXAMPLES_METADATA in metadata:
-        metadata = {k: v for k, v in metadata.items() if k != CANDIDATE_EXAMPLES_METADATA}
+    metadata = fit_candidates(metadata)
     summary = metadata.get(PAGE_LABELS_METADATA)
     if summary is None or metadata_size(metadata) <= MAX_USER_METADATA_BYTES:
         return metadata
