@@ -48,8 +48,11 @@ run: $(STAMP) ## the demo: local S3/SQS, both functions, generated documents cla
 serve: $(STAMP) ## the local stack on http://127.0.0.1:4566 until Ctrl-C (upload with any S3 client)
 	$(BIN)/docclass serve
 
-test: $(STAMP) ## run the whole test suite (unit + integration, no AWS account needed)
-	$(BIN)/python -m pytest
+# pytest-xdist: one worker per core (-n auto); each test file runs whole on one worker (--dist loadfile),
+# so a module-scoped local stack starts once. The IAM check of the recorded calls runs once, in the
+# controller, after every worker is done (tests/conftest.py).
+test: $(STAMP) ## run the whole test suite (unit + integration, no AWS account needed), one worker per core
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 lint: $(STAMP) ## ruff, ruff format, mypy, sam validate --lint and checkov (make security); .ci/run runs it before make test
 	$(BIN)/ruff check .
