@@ -51,8 +51,11 @@ serve: $(STAMP) ## the local stack on http://127.0.0.1:4566 until Ctrl-C (upload
 screenshot: $(STAMP) ## docs/review.png: the review page on the demo's data (Playwright on Debian's chromium)
 	$(BIN)/python scripts/review_screenshot.py
 
-test: $(STAMP) ## run the whole test suite (unit + integration, no AWS account needed)
-	$(BIN)/python -m pytest
+# pytest-xdist: one worker per core (-n auto); each test file runs whole on one worker (--dist loadfile),
+# so a module-scoped local stack starts once. The IAM check of the recorded calls runs once, in the
+# controller, after every worker is done (tests/conftest.py).
+test: $(STAMP) ## run the whole test suite (unit + integration, no AWS account needed), one worker per core
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 lint: $(STAMP) ## ruff, ruff format, mypy, sam validate --lint and checkov (make security); .ci/run runs it before make test
 	$(BIN)/ruff check .

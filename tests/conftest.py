@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from iam_calls import RUN, attribute_handler, install
+from iam_calls import RUN, SESSION, WORKEROUTPUT_KEY, attribute_handler, install, session_records
 from PIL import Image, ImageDraw
 
 # Powertools reads these when docclass.observability is imported (at collection time), as Lambda
@@ -29,6 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
 BUCKET = "docclass-local"  # the bucket named in events/*.json
 SHARED_DOCS = ROOT.parent / "shared" / "data" / "docs"
+
+# What the tests' local stacks (docclass_local.stack.LocalStack) change from `docclass serve`: an event
+# source mapping waits at most 0.2 s to fill a batch (the template's GalleryQueue window is 5 s, paid
+# once per wave of gallery uploads), and wait_until_idle checks every 0.1 s, not every 0.5 s. Changes
+# still travel through S3 notifications and SQS in batches; only the waiting is shorter.
+QUICK_STACK: dict[str, Any] = {"batching_window": 0.2, "idle_poll": 0.1}
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -51,7 +57,7 @@ def load_handler(function: str) -> ModuleType:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The IAM check of the recorded calls runs last (tests/iam_calls.py)."""
+    """Which integration tests this session holds, for the IAM check (tests/iam_calls.py)."""
     RUN.note_collection(config, items)
 
 
@@ -61,6 +67,35 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     RUN.note_report(report)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Iterator[object]:
+    """Once every test has run: the IAM check of the handlers' recorded calls (tests/iam_check.py).
+
+    A pytest-xdist worker hands its records to the controller instead (config.workeroutput); the
+    controller, or the only process, checks the records of all of them and reports the result as
+    one more test."""
+    result = yield
+    if session.config.option.collectonly:
+        return result
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[WORKEROUTPUT_KEY] = session_records()
+    else:
+        import iam_check  # here, not at the top: it imports docclass_local before the POWERTOOLS_* defaults
+
+        SESSION.add("this process", session_records())
+        report = iam_check.session_report(SESSION)
+        if report is not None:
+            session.config.hook.pytest_runtest_logreport(report=report)
+    return result
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist (controller): a worker is done; keep its records for the IAM check."""
+    SESSION.add(node.gateway.id, getattr(node, "workeroutput", {}).get(WORKEROUTPUT_KEY))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -75,6 +110,23 @@ def moto_like_s3() -> None:
     from docclass_local.moto_fixes import make_moto_behave_like_s3
 
     make_moto_behave_like_s3()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def moto_server_lists_its_backends_once() -> Iterator[None]:
+    """moto's server (the local stack's endpoint) looks for the backend of every request among its
+    own package's directories: a listdir and some 200 stat calls per request (moto 5.2.5,
+    moto/moto_server/werkzeug_app.py, get_backend_for_host -> backends.list_of_moto_modules).
+    The directory does not change while the tests run: it is listed once. Measured alone, the
+    injected-faults test of test_reliability.py went from 90 s to 76 s with it (2 busy cores).
+    Only the tests do this; `docclass serve` is as moto is."""
+    from moto import backends
+
+    original = backends.list_of_moto_modules
+    modules = tuple(original())
+    backends.list_of_moto_modules = lambda: modules
+    yield
+    backends.list_of_moto_modules = original
 
 
 @pytest.fixture(autouse=True)

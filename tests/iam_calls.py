@@ -1,6 +1,8 @@
 """Records the AWS calls the functions' own code makes while the tests run, and which function made each.
 
-tests/unit/test_iam.py checks every recorded call against the IAM policy of that function's role.
+The IAM check (tests/iam_check.py, run by tests/conftest.py once every test is done) checks every
+recorded call against the IAM policy of that function's role.
+
 Only calls that handler code makes count: a test's own setup and checks, the local stack's SQS
 polling (the Lambda service's work, not the handler's) and a test's fake that writes to S3 from
 inside a handler are not the function's calls.
@@ -233,6 +235,7 @@ class IntegrationRun:
         self.passed: set[str] = set()
         self.deselected = 0
         self.narrowed: list[str] = []
+        self.lost: list[str] = []  # processes whose records never arrived (a crashed xdist worker)
 
     def note_collection(self, config: Any, items: list[Any]) -> None:
         """pytest_collection_modifyitems: remember the integration tests and how the run was chosen."""
@@ -250,18 +253,18 @@ class IntegrationRun:
             )
             if narrowed
         ]
-        # The IAM check needs every other test's calls: it runs last.
-        items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
 
     def note_report(self, report: Any) -> None:
         """pytest_runtest_logreport: an integration test passed only if its call phase passed."""
         if report.when == "call" and report.passed and _is_integration(report.nodeid):
             self.passed.add(report.nodeid)
 
-    def complete(self, session: Any) -> tuple[bool, str]:
+    def complete(self) -> tuple[bool, str]:
         """Whether the whole integration suite ran and passed in this session, and if not, why."""
         files = {path.name for path in (ROOT / "tests" / "integration").glob("test_*.py")}
         seen = {nodeid.split("::")[0].rsplit("/", 1)[-1] for nodeid in self.collected}
+        if self.lost:
+            return False, f"the records of {', '.join(self.lost)} were lost (did a worker crash?)"
         if self.narrowed:
             return False, f"the run was narrowed ({', '.join(self.narrowed)})"
         if self.deselected:
@@ -283,6 +286,72 @@ def _is_integration(nodeid: str) -> bool:
     return nodeid.startswith("tests/integration/") or "/tests/integration/" in nodeid
 
 
-def integration_run_is_complete(session: Any) -> tuple[bool, str]:
-    """(True, "") when every integration test ran and passed in this session, else (False, why)."""
-    return RUN.complete(session)
+# ------------------------------------------------------------------------------------------------
+# One session, several processes: under pytest-xdist each worker records only the calls of the
+# tests it ran. When its tests are done, a worker hands its records (plain JSON types) to the
+# controller through config.workeroutput, which xdist sends back with the worker's "finished"
+# event (pytest_testnodedown); the check then runs once, in the controller, over all of them.
+# Without xdist the one process merges its own records the same way.
+# ------------------------------------------------------------------------------------------------
+
+WORKEROUTPUT_KEY = "docclass_iam_calls"
+
+
+def session_records(
+    recorder: CallRecorder | None = None, run: IntegrationRun | None = None
+) -> dict[str, Any]:
+    """What this process recorded and ran, as JSON-compatible values."""
+    recorder, run = recorder or RECORDER, run or RUN
+    return {
+        "calls": [
+            [
+                c.function,
+                c.service,
+                c.operation,
+                [list(p) for p in c.params],
+                c.region,
+                c.bucket_name,
+                c.error,
+            ]
+            for c in recorder.calls
+        ],
+        "collected": sorted(run.collected),
+        "passed": sorted(run.passed),
+        "deselected": run.deselected,
+        "narrowed": run.narrowed,
+    }
+
+
+class SessionRecords:
+    """The records of every process of the session, merged: the IAM check's input."""
+
+    def __init__(self) -> None:
+        self.calls: set[Call] = set()
+        self.run = IntegrationRun()
+        self._done: set[str] = set()
+
+    def add(self, process: str, records: dict[str, Any] | None) -> None:
+        """Merge one process's session_records(); None: it ended without handing them over (a
+        crashed worker), so the run cannot count as complete. A process counts once."""
+        if process in self._done:
+            return
+        self._done.add(process)
+        if records is None:
+            self.run.lost.append(process)
+            return
+        for function, service, operation, params, region, bucket_name, error in records["calls"]:
+            self.calls.add(
+                Call(
+                    function, service, operation, tuple((k, v) for k, v in params), region, bucket_name, error
+                )
+            )
+        self.run.collected |= set(records["collected"])  # every worker collects the whole session
+        self.run.passed |= set(records["passed"])
+        self.run.deselected = max(self.run.deselected, records["deselected"])  # each counts the same ones
+        self.run.narrowed = sorted(set(self.run.narrowed) | set(records["narrowed"]))
+
+    def sorted_calls(self) -> list[Call]:
+        return sorted(self.calls, key=repr)
+
+
+SESSION = SessionRecords()

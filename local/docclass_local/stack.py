@@ -4,6 +4,8 @@ Nothing here is deployed. The two Lambda handlers run unchanged, in this process
 event payloads; `AWS_ENDPOINT_URL` is what points their boto3 clients at the local endpoint.
 Differences from AWS, on purpose: a failed message becomes visible again after `retry_delay`
 seconds instead of the queue's visibility timeout, so retries and dead-lettering take seconds.
+Tests may also shorten the batching windows (`batching_window`) and poll for idleness more often
+(`idle_poll`); by default both are as the template and `docclass serve` have them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -108,6 +110,8 @@ class LocalStack:
         on_batch: Callable[[BatchReport], None] | None = None,
         faults: FaultPlan | None = None,
         handlers: Mapping[str, Callable[[dict[str, Any], Any], dict[str, Any]]] | None = None,
+        batching_window: float | None = None,
+        idle_poll: float = 0.5,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -128,6 +132,15 @@ class LocalStack:
         self.spec: LocalTemplate = read_local_template(
             template, bucket=bucket, overrides=dict(parameters or {}), account=ACCOUNT, region=REGION
         )
+        if batching_window is not None:
+            # The longest any event source mapping waits to fill a batch, instead of the template's
+            # MaximumBatchingWindowInSeconds (GalleryQueue: 5 s): tests that only need the changes
+            # handled, not batched, then wait a fraction of a second per wave of uploads.
+            for name, function in self.spec.functions.items():
+                self.spec.functions[name] = replace(
+                    function, batching_window=min(function.batching_window, batching_window)
+                )
+        self.idle_poll = idle_poll
         self.endpoint_url = f"http://{host}:{self.port}"
         self._server: Any = None
         self._stop = threading.Event()
@@ -518,12 +531,13 @@ class LocalStack:
             total += sum(int(counts.get(name, 0)) for name in QUEUE_COUNTS)
         return total
 
-    def wait_until_idle(self, timeout: float = 120.0, poll: float = 0.5) -> dict[str, Any]:
+    def wait_until_idle(self, timeout: float = 120.0, poll: float | None = None) -> dict[str, Any]:
         """Block until no message waits or runs (dead letters aside); returns the final status.
 
         Documents whose messages went to a dead-letter queue stay in inbox/: they are reported by
-        status, not waited for.
+        status, not waited for. poll: seconds between checks (the stack's idle_poll by default).
         """
+        poll = self.idle_poll if poll is None else poll
         deadline = time.monotonic() + timeout
         quiet_since: float | None = None
         while True:

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import draw_page
+from conftest import QUICK_STACK, draw_page
 from docclass_local.stack import LocalStack
 from docclass_local.template import read_local_template
 
@@ -16,7 +16,7 @@ KINDS = ("letter", "invoice", "form")
 @pytest.fixture(scope="module")
 def routed():
     """A stack that indexed a gallery and routed an inbox; yields (stack status, objects, inbox truth)."""
-    with LocalStack(port=None, bucket="docclass-e2e") as stack:
+    with LocalStack(port=None, **QUICK_STACK, bucket="docclass-e2e") as stack:
         s3 = stack.client("s3")
         for kind in KINDS:
             for i in range(2):
@@ -122,6 +122,7 @@ def test_a_document_that_always_fails_ends_in_the_dead_letter_queue(monkeypatch)
     reports = []
     with LocalStack(
         port=None,
+        **QUICK_STACK,
         bucket="docclass-dlq",
         parameters={"MaxReceiveCount": "2"},
         retry_delay=0,

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from conftest import QUICK_STACK
 from docclass_local.cli import main
 from docclass_local.samples import documents
 from docclass_local.stack import LocalStack
@@ -47,6 +48,7 @@ def test_redrive_after_an_outage_routes_the_dead_lettered_documents(monkeypatch,
     SwitchableEmbedder.broken = True
     with LocalStack(
         port=None,
+        **QUICK_STACK,
         bucket="docclass-redrive",
         parameters={"MaxReceiveCount": "2", "IndexRefreshSeconds": "1"},
         retry_delay=0,
@@ -87,7 +89,7 @@ def test_redrive_after_an_outage_routes_the_dead_lettered_documents(monkeypatch,
 
 @pytest.mark.parametrize("interrupt", [False, True])
 def test_backfill_classifies_an_archive_once_even_when_run_again(tmp_path, capsys, monkeypatch, interrupt):
-    with LocalStack(port=None, bucket="docclass-backfill") as stack:
+    with LocalStack(port=None, **QUICK_STACK, bucket="docclass-backfill") as stack:
         # given a gallery and an archive of three documents in another bucket
         s3 = stack.client("s3")
         for label in ("letter", "receipt"):

@@ -7,7 +7,15 @@ import json
 
 import pytest
 
-from conftest import BUCKET, FakeLambdaContext, draw_document, draw_page, load_event, load_handler
+from conftest import (
+    BUCKET,
+    QUICK_STACK,
+    FakeLambdaContext,
+    draw_document,
+    draw_page,
+    load_event,
+    load_handler,
+)
 from docclass.local_embedder import LocalEmbedder
 
 PDF_KEY = "inbox/scans/loan-application.pdf"  # the key events/sqs-inbox-put-pdf.json names
@@ -267,7 +275,9 @@ def test_the_local_stack_splits_a_packet_when_told_to_and_status_counts_it():
     # given the local stack with SplitPackets=true, as `docclass serve --parameter-overrides` sets it
     from docclass_local.stack import LocalStack
 
-    with LocalStack(port=None, bucket="docclass-packets", parameters={"SplitPackets": "true"}) as stack:
+    with LocalStack(
+        port=None, **QUICK_STACK, bucket="docclass-packets", parameters={"SplitPackets": "true"}
+    ) as stack:
         s3 = stack.client("s3")
         for kind in ("invoice", "letter", "form"):
             s3.put_object(

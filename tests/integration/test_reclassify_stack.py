@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import draw_page
+from conftest import QUICK_STACK, draw_page
 from docclass_local.cli import main
 from docclass_local.faults import SimulatedCrash
 from docclass_local.reclassify import Options, run_command
@@ -32,7 +32,7 @@ def contents(s3: Any, bucket: str) -> dict[str, list[str]]:
 
 def test_an_interrupted_reclassify_run_twice_on_the_local_stack_leaves_each_document_once(capsys):
     with LocalStack(
-        port=None, bucket="docclass-reclassify", parameters={"IndexRefreshSeconds": "0"}
+        port=None, **QUICK_STACK, bucket="docclass-reclassify", parameters={"IndexRefreshSeconds": "0"}
     ) as stack:
         s3, bucket = stack.client("s3"), stack.bucket
         # given documents classified while only invoices had examples: all went to classified/invoice/

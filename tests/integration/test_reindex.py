@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import draw_page
+from conftest import QUICK_STACK, draw_page
 from docclass.index import Entry
 from docclass.index_store import IndexRepository
 from docclass.local_embedder import MODEL_ID, LocalEmbedder
@@ -21,7 +21,7 @@ GALLERY = [f"gallery/{kind}/{kind}-{i}.png" for kind in KINDS for i in range(2)]
 def stack():
     """A local stack whose gallery of 6 examples is indexed (shared: each test leaves the index
     equal to the gallery, as it found it)."""
-    with LocalStack(port=None, bucket="docclass-reindex") as stack:
+    with LocalStack(port=None, **QUICK_STACK, bucket="docclass-reindex") as stack:
         s3 = stack.client("s3")
         for key in GALLERY:
             s3.put_object(Bucket=stack.bucket, Key=key, Body=draw_page(key.split("/")[1], int(key[-5])))

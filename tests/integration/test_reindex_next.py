@@ -4,7 +4,7 @@ services are built once per process)."""
 
 from __future__ import annotations
 
-from conftest import draw_page
+from conftest import QUICK_STACK, draw_page
 from docclass.index_store import IndexRepository
 from docclass.local_embedder import MODEL_ID
 from docclass.store import ObjectStore
@@ -36,7 +36,7 @@ def test_the_next_models_index_is_built_by_reindex_and_kept_by_every_later_chang
     # given a stack preparing a switch to 256 dimensions, whose next index does not exist yet
     # (the gallery was indexed before NextEmbeddingModelId was set)
     parameters = {"NextEmbeddingModelId": MODEL_ID, "NextEmbeddingDimension": "256"}
-    with LocalStack(port=None, bucket="docclass-next", parameters=parameters) as stack:
+    with LocalStack(port=None, **QUICK_STACK, bucket="docclass-next", parameters=parameters) as stack:
         s3 = stack.client("s3")
         for key in GALLERY:
             s3.put_object(Bucket=stack.bucket, Key=key, Body=draw_page(key.split("/")[1], int(key[-5])))

@@ -1,24 +1,21 @@
-"""Nothing lost, nothing duplicated: bad inputs, injected faults and concurrent gallery writers,
-all through the local stack (moto's server on a free port, both handlers on real SQS events)."""
+"""Nothing lost, nothing duplicated: bad inputs and injected faults, through the local stack (moto's
+server on a free port, both handlers on real SQS events). Concurrent gallery writers:
+test_reliability_gallery.py (a module of its own, so that pytest-xdist runs it beside this one)."""
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote_plus
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from catalogue import CASES
-from conftest import draw_page
+from conftest import QUICK_STACK, draw_page
 from docclass.index_store import IndexRepository
 from docclass.local_embedder import MODEL_ID
-from docclass.routing import gallery_label, possible_destinations
+from docclass.routing import possible_destinations
 from docclass.store import ObjectStore
 from docclass_local.faults import FaultPlan
 from docclass_local.samples import documents
@@ -53,24 +50,13 @@ def dead_letter_keys(stack: LocalStack) -> list[str]:
     return keys
 
 
-def gallery_and_index(s3, bucket: str):
-    """{gallery key: (label, SHA-256)} of the objects under gallery/ now, and the index (256-d)."""
-    store = ObjectStore(bucket, s3)
-    expected = {}
-    for key in all_keys(s3, bucket, "gallery/"):
-        obj = store.get(key)
-        expected[key] = (gallery_label(key, obj.metadata), hashlib.sha256(obj.body).hexdigest())
-    index, _ = IndexRepository(store, MODEL_ID, 256).load()
-    return expected, index
-
-
 # -- the bad-input catalogue ---------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def catalogue_run():
     """Gallery of 3 kinds, then every catalogue case and the gallery edge cases, then good documents."""
-    with LocalStack(port=None, bucket="docclass-catalogue") as stack:
+    with LocalStack(port=None, **QUICK_STACK, bucket="docclass-catalogue") as stack:
         s3, sqs = stack.client("s3"), stack.client("sqs")
         bucket = stack.bucket
         for kind in KINDS:
@@ -177,7 +163,7 @@ def test_nothing_the_functions_write_triggers_a_function(catalogue_run):
 
 def test_under_injected_faults_every_document_ends_in_exactly_one_place():
     plan = FaultPlan(bedrock=0.3, s3=0.05, crash_after_copy=0.05, seed=11)
-    with LocalStack(port=None, bucket="docclass-faults", faults=plan, retry_delay=0) as stack:
+    with LocalStack(port=None, **QUICK_STACK, bucket="docclass-faults", faults=plan, retry_delay=0) as stack:
         s3 = stack.client("s3")
         bucket = stack.bucket
         for label, name, data in documents(2, seed=0, dpi=50):
@@ -236,91 +222,3 @@ def test_under_injected_faults_every_document_ends_in_exactly_one_place():
         assert len(places) == 1, (key, places)
     assert injected.get("bedrock", 0) > 20 and injected.get("crash-after-copy", 0) > 3, injected
     assert sum(v for k, v in injected.items() if k.startswith("s3:")) > 10, injected
-
-
-# -- concurrent gallery writers --------------------------------------------------------------
-
-
-def _noise_png(seed: int) -> bytes:
-    pixels = np.random.default_rng(seed).integers(0, 256, (48, 64), dtype=np.uint8)
-    out = io.BytesIO()
-    Image.fromarray(pixels).save(out, format="PNG")
-    return out.getvalue()
-
-
-def test_eight_concurrent_gallery_writers_lose_nothing():
-    # given 8 GalleryFunction workers racing for the index pointer
-    parameters = {"GalleryMaxConcurrency": "8", "EmbeddingDimension": "256", "MaxReceiveCount": "50"}
-    with LocalStack(port=None, bucket="docclass-race", parameters=parameters, retry_delay=0) as stack:
-        s3 = stack.client("s3")
-        bucket = stack.bucket
-
-        def upload(i: int) -> None:
-            key = f"gallery/l{i % 5}/img {i:03d}.png"
-            s3.put_object(Bucket=bucket, Key=key, Body=_noise_png(i))
-            if i % 7 == 0:  # deleted again
-                s3.delete_object(Bucket=bucket, Key=key)
-            elif i % 11 == 0:  # re-uploaded with other bytes and relabelled by metadata
-                s3.put_object(
-                    Bucket=bucket, Key=key, Body=_noise_png(10_000 + i), Metadata={"label": "relabelled"}
-                )
-            elif i % 13 == 0:  # deleted, then uploaded again
-                s3.delete_object(Bucket=bucket, Key=key)
-                s3.put_object(Bucket=bucket, Key=key, Body=_noise_png(20_000 + i))
-
-        # when 520 uploads, deletes and re-uploads interleave
-        with ThreadPoolExecutor(6) as pool:
-            list(pool.map(upload, range(520)))
-        stack.wait_until_idle(timeout=300)
-        expected, index = gallery_and_index(s3, bucket)
-        writers = {b.function for b in stack.batches}
-        busiest = max(Counter(b.function for b in stack.batches).values())
-
-    # then the index holds exactly the objects that exist, with their current label and bytes
-    entries = list(index.entries())
-    assert len(entries) == len({e.key for e in entries})  # no duplicate
-    assert {e.key: (e.label, e.content_hash) for e in entries} == expected
-    assert len(expected) > 400
-    assert "GalleryFunction" in writers and busiest > 8
-
-
-# -- S3 answers lost after the write was applied (issue 9, point 1) -----------------------------
-
-
-def test_gallery_ingest_under_lost_s3_answers_keeps_the_index_equal_to_the_gallery():
-    # given 4 gallery writers whose PutObject/CopyObject/DeleteObject answers are lost 20% of the
-    # time after S3 applied them (botocore sends the same request again)
-    plan = FaultPlan(s3_lost_response=0.2, seed=3)
-    parameters = {"GalleryMaxConcurrency": "4", "EmbeddingDimension": "256", "MaxReceiveCount": "50"}
-    with LocalStack(
-        port=None, bucket="docclass-lost", parameters=parameters, faults=plan, retry_delay=0
-    ) as stack:
-        s3 = stack.client("s3")
-        bucket = stack.bucket
-        # when 240 examples arrive in 4 waves (several index commits each), 4 deleted again
-        for wave in range(4):
-            with ThreadPoolExecutor(4) as pool:
-                for i in range(wave * 60, wave * 60 + 60):
-                    pool.submit(
-                        s3.put_object,
-                        Bucket=bucket,
-                        Key=f"gallery/l{i % 4}/img {i:03d}.png",
-                        Body=_noise_png(i),
-                    )
-            s3.delete_object(Bucket=bucket, Key=f"gallery/l{wave}/img {wave * 60 + wave:03d}.png")
-            stack.wait_until_idle(timeout=120)
-        expected, index = gallery_and_index(s3, bucket)
-        # and documents that are exact copies of some examples are uploaded
-        for i in (6, 67, 128, 239):
-            s3.put_object(Bucket=bucket, Key=f"inbox/copy-{i}.png", Body=_noise_png(i))
-        status = stack.wait_until_idle(timeout=120)
-        routed = set(all_keys(s3, bucket, "classified/"))
-        injected = dict(stack.faults.injected)
-
-    # then the index holds exactly the gallery, nothing was dead-lettered, and documents classify
-    assert {e.key: (e.label, e.content_hash) for e in index.entries()} == expected
-    assert len(expected) == 236
-    assert sum(status["dead_letters"].values()) == 0
-    assert routed == {f"classified/l{i % 4}/copy-{i}.png" for i in (6, 67, 128, 239)}
-    assert injected.get("s3-lost-response:PutObject", 0) > 20, injected
-    assert injected.get("s3-lost-response:DeleteObject", 0) > 0, injected

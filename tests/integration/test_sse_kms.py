@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import BUCKET, draw_page, load_event, load_handler
+from conftest import BUCKET, QUICK_STACK, draw_page, load_event, load_handler
 from docclass import observability
 from docclass.index_store import IndexRepository
 from docclass.local_embedder import MODEL_ID as LOCAL_MODEL
@@ -175,7 +175,9 @@ def test_an_unreadable_gallery_image_is_not_indexed_and_not_retried(s3, handler,
 @pytest.mark.parametrize("granted", [False, True], ids=["no-KmsKeyArn", "KmsKeyArn-set"])
 def test_local_stack_leaves_unreadable_documents_in_inbox_and_status_shows_them(granted):
     parameters = {"KmsKeyArn": KEY} if granted else {}
-    with LocalStack(port=None, bucket=f"docclass-kms-{int(granted)}", parameters=parameters) as stack:
+    with LocalStack(
+        port=None, **QUICK_STACK, bucket=f"docclass-kms-{int(granted)}", parameters=parameters
+    ) as stack:
         s3 = stack.client("s3")
         for kind in ("letter", "form"):
             s3.put_object(Bucket=stack.bucket, Key=f"gallery/{kind}/{kind}.png", Body=draw_page(kind, 1))

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import BUCKET, load_handler
+from conftest import BUCKET, QUICK_STACK, load_handler
 from docclass.document_embedder import content_hash
 from docclass.index_store import IndexRepository
 from docclass.local_embedder import MODEL_ID as LOCAL_MODEL
@@ -192,7 +192,7 @@ def test_local_stack_bucket_is_versioned_and_keeps_the_live_example_when_an_old_
     from conftest import draw_page
     from docclass_local.stack import LocalStack
 
-    with LocalStack(port=None, bucket="docclass-versions") as stack:
+    with LocalStack(port=None, **QUICK_STACK, bucket="docclass-versions") as stack:
         s3 = stack.client("s3")
         # the bucket is versioned, as template.yaml deploys it
         assert s3.get_bucket_versioning(Bucket=stack.bucket)["Status"] == "Enabled"

@@ -2,24 +2,23 @@
 
 The main check replays every S3 and Bedrock call the handlers made during the integration tests
 (recorded by tests/iam_calls.py) against the IAM policy of that function's role in the transformed
-template: a call the role would deny fails, and so does a grant that no call needs. The other
-checks hold for every statement whatever the code calls: no wildcard beyond what AWS requires,
-no managed policy this module cannot read, Bedrock only on the one model, each function's own
-queue only, the KMS key only when it is set.
+template (tests/iam_check.py): a call the role would deny fails, and so does a grant that no call
+needs. It runs once per session, after every test, in the process that saw them all (conftest.py);
+this module tests how it maps calls to IAM actions and how it merges the records of several
+processes. The other checks hold for every statement whatever the code calls: no wildcard beyond
+what AWS requires, no managed policy this module cannot read, Bedrock only on the one model, each
+function's own queue only, the KMS key only when it is set.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
-import re
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote
 
 import policies as pol
 import pytest
-from iam_calls import RECORDER, Call, integration_run_is_complete
+from iam_calls import Call
+from iam_check import Grant, _function_statements, _text, needs, problems
 
 from docclass_local.template import load_template, transformed_resources
 
@@ -28,334 +27,6 @@ from docclass_local.template import load_template, transformed_resources
 def resources() -> dict[str, Any]:
     """The CloudFormation resources the SAM transform makes of template.yaml."""
     return transformed_resources()
-
-
-# Sample values for the pseudo parameters in Fn::Sub strings: the region is the one the tests'
-# clients use (conftest's AWS_DEFAULT_REGION and the local stack's), so a model ARN built from a
-# recorded call's region meets the template's.
-PSEUDO_PARAMETERS = {
-    "AWS::Partition": "aws",
-    "AWS::Region": "us-east-1",
-    "AWS::AccountId": "123456789012",
-    "AWS::StackName": "docclass",
-    "AWS::URLSuffix": "amazonaws.com",
-}
-
-
-def _parameter_defaults() -> dict[str, str]:
-    parameters = load_template()["Parameters"]
-    return {name: str(p["Default"]) for name, p in parameters.items() if "Default" in p}
-
-
-def _text(value: Any, variables: dict[str, str] | None = None) -> str:
-    """A policy element as text: a string itself, a Fn::Sub its string with the pseudo parameters
-    (and the given variables) filled in, anything else (Ref, Fn::GetAtt, Fn::If...) as JSON."""
-    if isinstance(value, dict) and "Fn::Sub" in value:
-        value = str(pol.as_list(value["Fn::Sub"])[0])
-    if isinstance(value, str):
-        for name, sample in {**PSEUDO_PARAMETERS, **(variables or {})}.items():
-            value = value.replace("${" + name + "}", sample)
-        return value
-    return json.dumps(value, sort_keys=True)
-
-
-def _function_statements(resources: dict[str, Any], function: str) -> list[dict[str, Any]]:
-    """Every statement of a function's role (inline, and every policy attached to the role) as the
-    stack is deployed with its parameters' defaults: a policy whose Condition is then false (the
-    next model's grant without NextEmbeddingModelId) does not exist."""
-    role = pol.function_roles(resources)[function]
-    return [
-        s
-        for name, owner, s in pol.identity_policies(resources)
-        if owner == role and _exists_by_default(resources[name].get("Condition"))
-    ]
-
-
-def _exists_by_default(condition: str | None) -> bool:
-    """Whether a resource's Condition holds with the parameters' defaults; conditions of the form
-    "parameter is not empty" are evaluated, any other counts as true (the stricter reading)."""
-    if condition is None:
-        return True
-    rule = load_template()["Conditions"][condition]
-    match rule:
-        case {"Fn::Not": [{"Fn::Equals": [{"Ref": str(name)}, str(value)]}]}:
-            return _parameter_defaults().get(name) != value
-    return True
-
-
-# ------------------------------------------------------------------------------------------------
-# Every call the handlers make is allowed, and every S3 and Bedrock grant is needed by a call
-# ------------------------------------------------------------------------------------------------
-
-# The services whose calls are recorded, and the IAM prefixes of their grants. KMS is not among
-# them: the functions never call KMS themselves, S3 does it for them on an SSE-KMS object; those
-# grants exist only with KmsKeyArn (test_kms_key_is_granted_only_when_set_and_only_that_key).
-# SQS, CloudWatch Logs and X-Ray are used with the role by Lambda itself, not by the handler
-# (test_each_function_consumes_only_its_own_queue, test_no_iam_statement_allows_a_wildcard...).
-CHECKED_PREFIXES = ("s3:", "bedrock:")
-NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
-
-
-@dataclass(frozen=True)
-class Need:
-    """One IAM authorisation a request needs: an action on a resource, with its condition keys."""
-
-    action: str
-    resource: str  # the ARN
-    context: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class Grant:
-    """One action x one resource of a role statement that names S3 or Bedrock actions."""
-
-    function: str
-    sid: str
-    effect: str
-    action: str
-    resource: str  # ARN pattern, pseudo parameters and parameter defaults filled in
-    condition: str  # the statement's Condition as JSON ("{}" when none)
-
-    def matches(self, need: Need) -> bool:
-        if not fnmatch.fnmatchcase(need.action.lower(), self.action.lower()):
-            return False
-        if not _arn_matches(self.resource, need.resource):
-            return False
-        return _condition_holds(json.loads(self.condition), dict(need.context), self)
-
-
-def _arn_matches(pattern: str, arn: str) -> bool:
-    """IAM's Resource matching: * any characters (slashes included), ? one; case-sensitive."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, arn, re.DOTALL) is not None
-
-
-def _condition_holds(condition: dict[str, Any], context: dict[str, str], grant: Grant) -> bool:
-    """The condition operators the S3 grants may use on a listing's prefix; anything else is refused
-    loudly rather than guessed."""
-    for operator, keys in condition.items():
-        for key, values in keys.items():
-            if operator not in ("StringEquals", "StringLike") or key not in ("s3:prefix", "s3:delimiter"):
-                raise AssertionError(
-                    f"{grant.function}/{grant.sid}: condition {operator} {key} is not understood by "
-                    "test_iam.py; teach _condition_holds what IAM does with it"
-                )
-            if key not in context:
-                return False
-            if operator == "StringEquals" and context[key] not in pol.as_list(values):
-                return False
-            if operator == "StringLike" and not any(
-                _arn_matches(str(v), context[key]) for v in pol.as_list(values)
-            ):
-                return False
-    return True
-
-
-def _role_grants(resources: dict[str, Any]) -> list[Grant]:
-    """Every (action, resource) of every S3 or Bedrock statement of each function's role."""
-    variables = _parameter_defaults()
-    bucket_name = _text(resources["DocumentBucket"]["Properties"]["BucketName"], variables)
-    variables |= {"DocumentBucket": bucket_name, "DocumentBucket.Arn": f"arn:aws:s3:::{bucket_name}"}
-    grants = []
-    for function in pol.function_roles(resources):
-        for statement in _function_statements(resources, function):
-            actions = [a for a in pol.actions(statement) if a.lower().startswith(CHECKED_PREFIXES)]
-            assert "NotAction" not in statement and "NotResource" not in statement, statement
-            for action in actions:
-                for resource in pol.as_list(statement["Resource"]):
-                    if (
-                        isinstance(resource, dict)
-                        and "Fn::GetAtt" in resource
-                        and pol.target(resource) == "DocumentBucket"
-                    ):
-                        resource = variables["DocumentBucket.Arn"]
-                    text = _text(resource, variables)
-                    assert text.startswith("arn:") or text == "*", f"cannot read {resource!r} as an ARN"
-                    condition = json.dumps(statement.get("Condition", {}), sort_keys=True)
-                    grants.append(
-                        Grant(
-                            function, statement.get("Sid", "?"), statement["Effect"], action, text, condition
-                        )
-                    )
-    return grants
-
-
-def _copy_source(text: str) -> tuple[str, str, str | None]:
-    """(bucket, key, version) of CopyObject's CopySource, as a dict (recorded as k=v&...) or as
-    the "bucket/key?versionId=..." string."""
-    if text.startswith(("Bucket=", "Key=", "VersionId=")):
-        fields = dict(item.split("=", 1) for item in text.split("&"))
-        return fields["Bucket"], fields["Key"], fields.get("VersionId")
-    path, _, query = text.lstrip("/").partition("?")
-    bucket, _, key = path.partition("/")
-    return bucket, unquote(key), dict(parse_qsl(query)).get("versionId")
-
-
-def needs(call: Call, bucket_arn: str, model_region: str) -> list[Need]:
-    """The IAM authorisations one recorded call needs, as the S3 and Bedrock docs map them.
-
-    S3 API operations to actions: "Actions, resources, and condition keys for Amazon S3"
-    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html) and
-    "Required permissions for Amazon S3 API operations"
-    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html):
-    - GetObject / HeadObject: s3:GetObject, or s3:GetObjectVersion with a VersionId. When the key
-      does not exist S3 answers 404 only to a caller that also has s3:ListBucket on the bucket
-      (403 AccessDenied otherwise), and the code relies on telling "not there" from "not allowed":
-      such a call needs s3:ListBucket too
-      (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, API_HeadObject.html).
-    - PutObject: s3:PutObject, + s3:PutObjectTagging with Tagging, s3:PutObjectAcl with an ACL,
-      s3:PutObjectRetention / s3:PutObjectLegalHold with Object Lock settings.
-    - CopyObject: s3:GetObject (s3:GetObjectVersion) on the source and s3:PutObject on the
-      destination. Its TaggingDirective defaults to COPY: copying an object that has tags needs
-      s3:GetObjectTagging on the source and s3:PutObjectTagging on the destination
-      (https://repost.aws/knowledge-center/s3-troubleshoot-copy-between-buckets). Whether an
-      uploader tagged a document is the uploader's choice, so a copy that carries tags needs both
-      whatever the document at hand.
-    - DeleteObject: s3:DeleteObject, or s3:DeleteObjectVersion with a VersionId; a conditional
-      delete with an ETag (If-Match) needs s3:GetObject too
-      (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html).
-    - ListObjectsV2: s3:ListBucket on the bucket ARN, with the condition keys s3:prefix and
-      s3:delimiter set from the request.
-    - Get/PutObjectTagging: s3:Get/PutObjectTagging (the Version form with a VersionId).
-    bedrock-runtime InvokeModel: bedrock:InvokeModel on the foundation model's ARN
-    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonbedrock.html).
-    """
-    p = call.param
-    if call.service == "bedrock-runtime":
-        model = p["modelId"]
-        arn = (
-            model if model.startswith("arn:") else f"arn:aws:bedrock:{model_region}::foundation-model/{model}"
-        )
-        if call.operation in ("InvokeModel", "InvokeModelWithResponseStream"):
-            return [Need(f"bedrock:{call.operation}", arn)]
-        raise AssertionError(f"no IAM mapping for bedrock-runtime {call.operation}: add it to needs()")
-    if call.service != "s3":
-        raise AssertionError(f"no IAM mapping for {call.service}: add the service to needs()")
-
-    def object_arn(bucket: str, key: str) -> str:
-        # The function's own bucket is the template's; any other bucket keeps its own name.
-        name = bucket_arn if bucket == call.bucket_name else f"arn:aws:s3:::{bucket}"
-        return f"{name}/{key}"
-
-    bucket = bucket_arn if p.get("Bucket") == call.bucket_name else f"arn:aws:s3:::{p.get('Bucket')}"
-    versioned = "VersionId" in p
-    op = call.operation
-    if op in ("ListObjectsV2", "ListObjects"):
-        context = tuple(
-            (key, p[param])
-            for key, param in (("s3:prefix", "Prefix"), ("s3:delimiter", "Delimiter"))
-            if param in p
-        )
-        return [Need("s3:ListBucket", bucket, context)]
-    target = object_arn(p["Bucket"], p["Key"])
-    if op in ("GetObject", "HeadObject"):
-        found = [Need("s3:GetObjectVersion" if versioned else "s3:GetObject", target)]
-        return found + ([Need("s3:ListBucket", bucket)] if call.error in NOT_FOUND else [])
-    if op == "PutObject":
-        return [Need("s3:PutObject", target), *_write_extras(p, target, tags_copied=False)]
-    if op == "CopyObject":
-        source_bucket, source_key, source_version = _copy_source(p["CopySource"])
-        source = object_arn(source_bucket, source_key)
-        tags_copied = p.get("TaggingDirective", "COPY") == "COPY"
-        read = [Need("s3:GetObjectVersion" if source_version else "s3:GetObject", source)]
-        if tags_copied:
-            read.append(
-                Need("s3:GetObjectVersionTagging" if source_version else "s3:GetObjectTagging", source)
-            )
-        return [*read, Need("s3:PutObject", target), *_write_extras(p, target, tags_copied)]
-    if op == "DeleteObject":
-        delete = [Need("s3:DeleteObjectVersion" if versioned else "s3:DeleteObject", target)]
-        if p.get("IfMatch", "*") != "*":
-            delete.append(Need("s3:GetObject", target))
-        return delete
-    if op in ("GetObjectTagging", "PutObjectTagging"):
-        verb = op.removesuffix("ObjectTagging")
-        return [Need(f"s3:{verb}ObjectVersionTagging" if versioned else f"s3:{verb}ObjectTagging", target)]
-    raise AssertionError(f"no IAM mapping for s3 {op}: add it to needs() with its documented actions")
-
-
-def _write_extras(p: dict[str, str], target: str, tags_copied: bool) -> list[Need]:
-    extras = []
-    if tags_copied or "Tagging" in p:
-        extras.append(Need("s3:PutObjectTagging", target))
-    if any(k in p for k in ("ACL", "GrantFullControl", "GrantRead", "GrantReadACP", "GrantWriteACP")):
-        extras.append(Need("s3:PutObjectAcl", target))
-    if "ObjectLockMode" in p or "ObjectLockRetainUntilDate" in p:
-        extras.append(Need("s3:PutObjectRetention", target))
-    if "ObjectLockLegalHoldStatus" in p:
-        extras.append(Need("s3:PutObjectLegalHold", target))
-    return extras
-
-
-def _prefix_of(resource: str, bucket_arn: str) -> str:
-    """An object ARN shown by its top-level prefix (bucket/classified/*): one line per prefix."""
-    key = resource.removeprefix(bucket_arn + "/")
-    if key == resource or "/" not in key:
-        return resource
-    return f"{bucket_arn}/{key.split('/')[0]}/*"
-
-
-def _describe(call: Call) -> str:
-    shown = ", ".join(f"{k}={v}" for k, v in call.params)
-    answer = f" -> {call.error}" if call.error else ""
-    return f"{call.function}: {call.service} {call.operation}({shown}){answer}"
-
-
-@pytest.mark.runs_last
-def test_every_call_the_handlers_make_is_allowed_and_every_grant_is_needed(
-    resources: dict[str, Any], request: pytest.FixtureRequest
-) -> None:
-    # Given the S3 and Bedrock calls the handlers made in this session's integration tests
-    calls = RECORDER.calls
-    if not calls:
-        pytest.skip("no handler ran in this session: run it with tests/integration")
-    # And each function's S3 and Bedrock grants (resources as ARNs of the deployed stack)
-    grants = _role_grants(resources)
-    bucket_arn = "arn:aws:s3:::" + _text(
-        resources["DocumentBucket"]["Properties"]["BucketName"], _parameter_defaults()
-    )
-    functions = set(pol.function_roles(resources))
-    assert {call.function for call in calls} <= functions
-
-    # When checking each authorisation each call needs against its function's role
-    denied: dict[str, set[str]] = {}
-    needed_by: dict[Grant, str] = {}
-    shared: dict[Grant, str] = {}
-    for call in calls:
-        own = [g for g in grants if g.function == call.function]
-        for need in needs(call, bucket_arn, call.region):
-            allowing = [g for g in own if g.effect == "Allow" and g.matches(need)]
-            if not allowing or any(g.effect == "Deny" and g.matches(need) for g in own):
-                reason = f"{call.function} needs {need.action} on {_prefix_of(need.resource, bucket_arn)}" + (
-                    f" with {dict(need.context)}" if need.context else ""
-                )
-                denied.setdefault(reason, set()).add(_describe(call))
-            elif len(allowing) == 1:
-                needed_by.setdefault(allowing[0], _describe(call))
-            else:
-                for grant in allowing:
-                    shared.setdefault(grant, _describe(call))
-
-    # Then the role allows every one of them (IAM would answer AccessDenied otherwise)
-    problems = [
-        f"DENIED {reason}: {len(examples)} call(s), e.g. {sorted(examples)[0]}"
-        for reason, examples in sorted(denied.items())
-    ]
-    # And, when every integration test ran and passed, every grant is needed by a call: a grant
-    # that allows no recorded call, or only calls that other grants allow too, can go.
-    complete, why_not = integration_run_is_complete(request.session)
-    if complete:
-        for grant in grants:
-            if grant.effect != "Allow" or grant in needed_by:
-                continue
-            where = f"{grant.function}/{grant.sid}: {grant.action} on {grant.resource}"
-            if grant in shared:
-                problems.append(f"UNNEEDED {where}: every call it allows is allowed by another grant too")
-            else:
-                problems.append(f"UNUSED {where}: no handler call needs it")
-    assert problems == [], "\n".join(problems)
-    if not complete:
-        pytest.skip(f"calls all allowed; grants not checked for use: {why_not}")
 
 
 @pytest.mark.parametrize(
@@ -508,6 +179,61 @@ def test_only_calls_the_library_makes_inside_a_handler_are_recorded(monkeypatch:
             None,
         )
     ]
+
+
+def _classify_call(operation: str, key: str) -> Call:
+    """A call ClassifyFunction's code made on its own bucket (named "b" here)."""
+    return Call("ClassifyFunction", "s3", operation, (("Bucket", "b"), ("Key", key)), "us-east-1", "b", None)
+
+
+def test_a_call_the_role_would_deny_is_a_problem_whatever_ran(resources: dict[str, Any]) -> None:
+    # Given ClassifyFunction reading a document (allowed) and writing under gallery/ (never granted)
+    calls = [_classify_call("GetObject", "inbox/a.png"), _classify_call("PutObject", "gallery/x/a.png")]
+    # When checking them, even in a run that was not the whole suite
+    found = problems(calls, resources, check_use=False)
+    # Then the write is refused, by action and prefix, and nothing else is said
+    assert len(found) == 1
+    assert found[0].startswith("DENIED ClassifyFunction needs s3:PutObject on arn:aws:s3:::")
+    assert found[0].split(": ")[0].endswith("/gallery/*")
+
+
+def test_grants_no_call_needs_are_problems_only_when_the_whole_suite_ran(resources: dict[str, Any]) -> None:
+    # Given a single allowed call: every other grant of both roles is unused
+    calls = [_classify_call("GetObject", "inbox/a.png")]
+    # When the whole integration suite ran and passed, then the unused grants are named
+    found = problems(calls, resources, check_use=True)
+    assert any(line.startswith("UNUSED GalleryFunction/") for line in found), found
+    assert any(line.startswith("UNUSED ClassifyFunction/") and "s3:PutObject" in line for line in found)
+    assert not any(line.startswith("DENIED") for line in found)
+    # And when it did not, they are not
+    assert problems(calls, resources, check_use=False) == []
+
+
+def test_the_records_of_every_worker_are_checked_together() -> None:
+    from iam_calls import CallRecorder, IntegrationRun, SessionRecords, session_records
+
+    # Given two xdist workers, each of which ran half of the integration tests and recorded one call
+    halves = [
+        ("tests/integration/test_a.py::one", "inbox/a.png"),
+        ("tests/integration/test_b.py::two", "inbox/b.png"),
+    ]
+    everything = {nodeid for nodeid, _ in halves}
+    records = SessionRecords()
+    for worker, (nodeid, key) in enumerate(halves):
+        recorder, run = CallRecorder(), IntegrationRun()
+        recorder.add(_classify_call("GetObject", key))
+        run.collected, run.passed = set(everything), {nodeid}
+        # When each hands its records over as xdist sends them (plain JSON types), and they are merged
+        records.add(f"gw{worker}", json.loads(json.dumps(session_records(recorder, run))))
+    # Then the check sees both calls, and every integration test as passed
+    assert records.sorted_calls() == sorted(
+        [_classify_call("GetObject", "inbox/a.png"), _classify_call("GetObject", "inbox/b.png")], key=repr
+    )
+    assert records.run.passed == everything
+    # And a worker whose records never arrived (it crashed) makes the run incomplete, with the reason
+    records.add("gw2", None)
+    complete, why_not = records.run.complete()
+    assert not complete and "gw2" in why_not
 
 
 # ------------------------------------------------------------------------------------------------
