@@ -98,11 +98,14 @@ class Deployment:
     (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference.html).
     """
 
-    def __init__(self, template: dict[str, Any], parameters: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, template: dict[str, Any], parameters: dict[str, str] | None = None, region: str | None = None
+    ) -> None:
         declared = template.get("Parameters", {})
         unknown = set(parameters or {}) - set(declared)
         assert not unknown, f"not parameters of the template: {sorted(unknown)}"
         self.template = template
+        self.pseudo = PSEUDO_PARAMETERS | ({"AWS::Region": region} if region else {})
         self.parameters = {name: str(p.get("Default", "")) for name, p in declared.items()}
         self.parameters |= dict(parameters or {})
 
@@ -138,7 +141,7 @@ class Deployment:
             return node
         if len(node) == 1:
             ((function, argument),) = node.items()
-            if function == "Ref" and (argument in self.parameters or argument in PSEUDO_PARAMETERS):
+            if function == "Ref" and (argument in self.parameters or argument in self.pseudo):
                 return self._ref(argument)
             if function == "Fn::Sub":
                 text, variables = (argument, {}) if isinstance(argument, str) else argument
@@ -160,14 +163,14 @@ class Deployment:
         return {key: self.value(item) for key, item in node.items()}
 
     def _ref(self, name: str) -> str:
-        return self.parameters[name] if name in self.parameters else PSEUDO_PARAMETERS[name]
+        return self.parameters[name] if name in self.parameters else self.pseudo[name]
 
     def _sub(self, text: str, variables: dict[str, str]) -> str:
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
             if name in variables:
                 return variables[name]
-            if name in self.parameters or name in PSEUDO_PARAMETERS:
+            if name in self.parameters or name in self.pseudo:
                 return self._ref(name)
             return match.group(0)  # a resource's Ref or attribute: left as written
 

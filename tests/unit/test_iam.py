@@ -23,6 +23,7 @@ import pytest
 from iam_calls import RECORDER, Call, integration_run_is_complete
 
 from docclass import models
+from docclass.errors import ConfigError
 from docclass_local.template import load_template, transformed_resources
 
 
@@ -204,17 +205,32 @@ def needs(call: Call, bucket_arn: str, model_region: str) -> list[Need]:
       s3:delimiter set from the request.
     - Get/PutObjectTagging: s3:Get/PutObjectTagging (the Version form with a VersionId).
     bedrock-runtime InvokeModel: bedrock:InvokeModel on the foundation model's ARN
-    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonbedrock.html).
+    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonbedrock.html);
+    through a cross-region inference profile, on the profile's ARN and on the foundation model with
+    bedrock:InferenceProfileArn set to the profile (geographic-cross-region-inference.html; the
+    model's region is the profile's choice: the caller's stands for it here).
     """
     p = call.param
     if call.service == "bedrock-runtime":
-        model = p["modelId"]
-        arn = (
-            model if model.startswith("arn:") else f"arn:aws:bedrock:{model_region}::foundation-model/{model}"
+        if call.operation not in ("InvokeModel", "InvokeModelWithResponseStream"):
+            raise AssertionError(f"no IAM mapping for bedrock-runtime {call.operation}: add it to needs()")
+        action, model = f"bedrock:{call.operation}", p["modelId"]
+        if model.startswith("arn:"):
+            return [Need(action, model)]
+        profile = _profile_of(model)
+        if profile is None:
+            return [Need(action, f"arn:aws:bedrock:{model_region}::foundation-model/{model}")]
+        profile_arn = (
+            f"arn:aws:bedrock:{model_region}:{PSEUDO_PARAMETERS['AWS::AccountId']}:inference-profile/{model}"
         )
-        if call.operation in ("InvokeModel", "InvokeModelWithResponseStream"):
-            return [Need(f"bedrock:{call.operation}", arn)]
-        raise AssertionError(f"no IAM mapping for bedrock-runtime {call.operation}: add it to needs()")
+        return [
+            Need(action, profile_arn),
+            Need(
+                action,
+                f"arn:aws:bedrock:{model_region}::foundation-model/{profile.base_model_id}",
+                (("bedrock:InferenceProfileArn", profile_arn),),
+            ),
+        ]
     if call.service != "s3":
         raise AssertionError(f"no IAM mapping for {call.service}: add the service to needs()")
 
@@ -258,6 +274,15 @@ def needs(call: Call, bucket_arn: str, model_region: str) -> list[Need]:
         verb = op.removesuffix("ObjectTagging")
         return [Need(f"s3:{verb}ObjectVersionTagging" if versioned else f"s3:{verb}ObjectTagging", target)]
     raise AssertionError(f"no IAM mapping for s3 {op}: add it to needs() with its documented actions")
+
+
+def _profile_of(model_id: str) -> models.Model | None:
+    """The Model of an inference profile id; None for a foundation model's id or an unknown one."""
+    try:
+        model = models.resolve(model_id)
+    except ConfigError:
+        return None
+    return model if model.profile else None
 
 
 def _write_extras(p: dict[str, str], target: str, tags_copied: bool) -> list[Need]:
@@ -311,6 +336,8 @@ def test_every_call_the_handlers_make_is_allowed_and_every_grant_is_needed(
         own = [g for g in grants if g.function == call.function]
         for need in needs(call, bucket_arn, call.region):
             allowing = [g for g in own if g.effect == "Allow" and g.matches(need)]
+            if not allowing and _allowed_with_the_model_of(resources, call, need):
+                continue  # a test that ran the stack with another model (grants checked for use: defaults)
             if not allowing or any(g.effect == "Deny" and g.matches(need) for g in own):
                 reason = f"{call.function} needs {need.action} on {_prefix_of(need.resource, bucket_arn)}" + (
                     f" with {dict(need.context)}" if need.context else ""
@@ -342,6 +369,22 @@ def test_every_call_the_handlers_make_is_allowed_and_every_grant_is_needed(
     assert problems == [], "\n".join(problems)
     if not complete:
         pytest.skip(f"calls all allowed; grants not checked for use: {why_not}")
+
+
+def _allowed_with_the_model_of(resources: dict[str, Any], call: Call, need: Need) -> bool:
+    """Whether a Bedrock call is allowed by the stack deployed, in the call's region, with the model
+    it invoked as EmbeddingModelId or NextEmbeddingModelId (a test that ran the local stack or the
+    tools on another model than the default). An id the template does not accept allows nothing."""
+    model = call.param.get("modelId", "")
+    if call.service != "bedrock-runtime" or model not in models.supported_model_ids():
+        return False
+    role = pol.function_roles(resources)[call.function]
+    for parameter in ("EmbeddingModelId", "NextEmbeddingModelId"):
+        deployment = pol.Deployment(_template(), {parameter: model}, region=call.region)
+        grants = pol.allow_grants(resources, deployment, role, "bedrock:")
+        if any(grant.allows(need.action, need.resource, dict(need.context)) for grant in grants):
+            return True
+    return False
 
 
 @pytest.mark.parametrize(
@@ -419,6 +462,24 @@ def test_every_call_the_handlers_make_is_allowed_and_every_grant_is_needed(
                 )
             },
         ),
+        (
+            Call(
+                "F",
+                "bedrock-runtime",
+                "InvokeModel",
+                (("modelId", "global.cohere.embed-v4:0"),),
+                "eu-west-1",
+                "b",
+                None,
+            ),
+            {
+                (
+                    "bedrock:InvokeModel",
+                    "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/global.cohere.embed-v4:0",
+                ),
+                ("bedrock:InvokeModel", "arn:aws:bedrock:eu-west-1::foundation-model/cohere.embed-v4:0"),
+            },
+        ),
     ],
 )
 def test_each_call_needs_the_actions_the_s3_and_bedrock_docs_name(
@@ -427,6 +488,31 @@ def test_each_call_needs_the_actions_the_s3_and_bedrock_docs_name(
     # Given a recorded call on the function's bucket ("b", written "B" for its ARN here)
     # When mapping it to IAM authorisations, then they are the documented ones
     assert {(n.action, n.resource) for n in needs(call, "B", call.region)} == expected
+
+
+@pytest.mark.parametrize(
+    ("model_id", "allowed"),
+    [
+        ("global.cohere.embed-v4:0", True),
+        ("us.amazon.nova-2-multimodal-embeddings-v1:0", True),
+        ("cohere.embed-v4:0", True),
+        ("amazon.titan-embed-text-v2:0", False),  # not an id the template accepts
+    ],
+)
+def test_a_call_on_another_model_is_checked_against_the_stack_deployed_with_that_model(
+    resources: dict[str, Any], model_id: str, allowed: bool
+) -> None:
+    # Given a call a test made on the local stack run with this model, in another region
+    call = Call(
+        "ClassifyFunction", "bedrock-runtime", "InvokeModel", (("modelId", model_id),), "eu-west-1", "b", None
+    )
+    # Then every authorisation it needs is allowed by that deployment, or none is for a foreign id
+    results = {_allowed_with_the_model_of(resources, call, need) for need in needs(call, "B", call.region)}
+    assert results == {allowed}
+    # And the profile's model is not allowed without the profile (the need's condition key)
+    if _profile_of(model_id):
+        [_, through] = needs(call, "B", call.region)
+        assert not _allowed_with_the_model_of(resources, call, Need(through.action, through.resource))
 
 
 def test_a_listing_needs_list_bucket_with_its_prefix_as_condition_key() -> None:
