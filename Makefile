@@ -19,7 +19,7 @@ CHECKOV_VERSION := 3.3.30
 TOOLS_STAMP := $(TOOLS)/.checkov-$(CHECKOV_VERSION)
 CHECKOV := CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(TOOLS)/bin/checkov
 
-.PHONY: help install tools run serve test lint security build validate bench clean
+.PHONY: help install tools run serve screenshot test lint security build validate bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,6 +47,9 @@ run: $(STAMP) ## the demo: local S3/SQS, both functions, generated documents cla
 
 serve: $(STAMP) ## the local stack on http://127.0.0.1:4566 until Ctrl-C (upload with any S3 client)
 	$(BIN)/docclass serve
+
+screenshot: $(STAMP) ## docs/review.png: the review page on the demo's data (Playwright on Debian's chromium)
+	$(BIN)/python scripts/review_screenshot.py
 
 test: $(STAMP) ## run the whole test suite (unit + integration, no AWS account needed)
 	$(BIN)/python -m pytest
@@ -87,6 +90,7 @@ bench: $(STAMP) ## the benchmarks, pipelines side by side (not the 45-min `inges
 	$(BIN)/python bench/memory.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/pdf_render.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/pdf_pages.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/model_requests.py $(if $(QUICK),--quick)
 	@if [ -d ../shared/data/docs ]; then \
 		OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python bench/embedder_quality.py; \
 	else echo "skipping bench/embedder_quality.py: ../shared/data/docs is absent"; fi

@@ -7,7 +7,7 @@ Usage (from the repo root):
 "Overhead" is everything a classify invocation does except the embedding model's own work:
 fetch the document from S3, decode, normalise, encode the model request, search, decide, route
 (copy + delete). Both pipelines call the same zero-latency stand-in for Titan
-(reference/fake_bedrock.py); docclass through its real TitanEmbedder, so its real JPEG request
+(reference/fake_bedrock.py); docclass through its real BedrockEmbedder (Titan), so its real JPEG request
 encoding is measured, the reference through its PNG request; the stand-in's own time is
 subtracted. Each document is uploaded to inbox/docclass/... and inbox/reference/... in turn (the
 order alternates), one at a time, so each invocation carries exactly one document: the time from
@@ -160,7 +160,7 @@ def hot_path(pages: list[tuple[str, str, dict[str, bytes]]]) -> dict[str, dict[s
     filter and with the current one, docclass's request encoding, the reference's PNG request;
     plus the quality of the current filter against Lanczos."""
     from docclass import images
-    from docclass.titan import TitanEmbedder
+    from docclass.bedrock import BedrockEmbedder
 
     current = images._RESAMPLE
     out: dict[str, dict[str, list[float]]] = {}
@@ -180,7 +180,7 @@ def hot_path(pages: list[tuple[str, str, dict[str, bytes]]]) -> dict[str, dict[s
             page = images.load_image(data)
             t["current"].append(time.perf_counter() - started)
             started = time.perf_counter()
-            jpeg = images.encode_jpeg(page, quality=TitanEmbedder().jpeg_quality)
+            jpeg = images.encode_jpeg(page, quality=BedrockEmbedder().jpeg_quality)
             body = json.dumps({"inputImage": base64.b64encode(jpeg).decode("ascii"), "embeddingConfig": {}})
             t["encode"].append(time.perf_counter() - started)
             t["doc_body"].append(len(body))

@@ -5,7 +5,7 @@ Usage (from the repo root):
     .venv/bin/python bench/pdf_pages.py [--quick]
 
 ClassifyFunction runs behind the local stack (S3 event -> SQS -> handler) with docclass's real
-TitanEmbedder talking to the zero-latency stand-in for Bedrock (reference/fake_bedrock.py), whose
+BedrockEmbedder (Titan) talking to the zero-latency stand-in for Bedrock (reference/fake_bedrock.py), whose
 own time is subtracted, as in bench/overhead.py. Each round uploads, one at a time and in an order
 that rotates, a scanned page as a JPEG, the same kind of page as a 1-page PDF and an 8-page PDF
 (150 dpi JPEG pages, as a scanner writes them); pages are drawn anew every round, so no page is

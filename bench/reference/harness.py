@@ -39,14 +39,14 @@ def docclass_handler(function_dir: str) -> Handler:
 
 @contextlib.contextmanager
 def docclass_uses_titan_with(client: FakeBedrockRuntime) -> Iterator[None]:
-    """docclass's real TitanEmbedder (its real request encoding), talking to the given client."""
+    """docclass's real BedrockEmbedder on Titan (its real request encoding), talking to the given client."""
     from docclass import services
-    from docclass.titan import TitanEmbedder
+    from docclass.bedrock import BedrockEmbedder
 
     original = services.make_embedder
 
-    def make(settings: Any) -> TitanEmbedder:
-        return TitanEmbedder(model_id=settings.model_id, dimension=settings.dimension, bedrock_client=client)
+    def make(settings: Any) -> BedrockEmbedder:
+        return BedrockEmbedder(settings.model_id, settings.dimension, bedrock_client=client)
 
     services.make_embedder = make  # type: ignore[assignment]
     services.gallery_indexer.cache_clear()

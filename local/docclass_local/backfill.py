@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
-from docclass.config import INBOX_PREFIX
+from docclass.config import INBOX_PREFIX, REVIEW_PREFIX
 from docclass.routing import SOURCE_ETAG_METADATA, is_folder_marker, possible_destinations
 from docclass.store import ObjectStore
 from docclass_local.progress import Progress
@@ -199,6 +199,7 @@ def run_backfill(
     report = BackfillReport()
     store = ObjectStore(target.bucket, target.s3)
     labels: list[str] | None = None
+    review_labels: list[str] = []
     limiter = limiter or RateLimiter(rate)
     failures_in_a_row = 0
     with Progress(len(objects), "backfill", stream=stream) as progress:
@@ -214,7 +215,8 @@ def run_backfill(
             if checkpoint.uncertain(obj.key):
                 if labels is None:
                     labels = store.list_folders("classified/")
-                found = _already_there(store, obj, labels)
+                    review_labels = store.list_folders(REVIEW_PREFIX)
+                found = _already_there(store, obj, labels, review_labels)
                 if found is not None:
                     state = "pending" if found == obj.destination else "routed"
                     checkpoint.record(obj.key, state, at=found)
@@ -273,7 +275,9 @@ def _destination_exists(s3: Any, bucket: str, key: str) -> bool:
     return True
 
 
-def _already_there(store: ObjectStore, obj: SourceObject, labels: list[str]) -> str | None:
+def _already_there(
+    store: ObjectStore, obj: SourceObject, labels: list[str], review_labels: Sequence[str] = ()
+) -> str | None:
     """Where an earlier run's copy of obj is now, or None if it is nowhere (never copied).
 
     A routed document carries docclass-source-etag, its inbox object's ETag: a server-side copy of
@@ -286,7 +290,7 @@ def _already_there(store: ObjectStore, obj: SourceObject, labels: list[str]) -> 
     etag = obj.etag.strip('"')
     multipart = "-" in etag
     path = obj.destination[len(INBOX_PREFIX) :]
-    for key in possible_destinations(path, labels, etag):
+    for key in possible_destinations(path, labels, etag, review_labels):
         head = store.head(key)
         if head is None:
             continue

@@ -29,6 +29,7 @@ def describe_batch(stack: Any, report: Any) -> list[str]:
             destination, meta = found
             detail = meta.get("docclass-error") or (
                 f"label={meta.get('docclass-label') or '-'} distance={meta.get('docclass-distance', '-')}"
+                + (f" margin={meta['docclass-margin']}" if "docclass-margin" in meta else "")
             )
             lines.append(f"routed      {key} -> {destination}  {detail}")
     if report.function == "GalleryFunction" and len(report.keys) > len(failed):

@@ -1,4 +1,4 @@
-"""The `docclass` command: serve, status, redrive, reindex, reclassify, backfill, demo, samples and eval
+"""The `docclass` command: serve, status, redrive, reindex, reclassify, backfill, review, demo, samples and eval
 (local tools, never deployed)."""
 
 from __future__ import annotations
@@ -27,10 +27,16 @@ def _print(line: str) -> None:
         sys.stdout.flush()
 
 
-def _embedder_note(embedder: str) -> str:
+def _embedder_note(embedder: str, model_id: str = "", dimension: str = "") -> str:
     if embedder == "local":
         return "offline stand-in embedder docclass-local-v1 (not Titan)"
-    return "Amazon Titan Multimodal Embeddings on Bedrock (needs AWS credentials)"
+    from docclass.models import DEFAULT_MODEL_ID, resolve
+
+    model = resolve(model_id or DEFAULT_MODEL_ID)
+    return (
+        f"{model.family.name} on Bedrock ({model.model_id} at {dimension or 1024} dimensions; "
+        "your AWS credentials, billed per image)"
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -51,6 +57,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         parameters = parse_overrides(args.parameter_overrides)
         if args.kms_key_arn:
             parameters["KmsKeyArn"] = args.kms_key_arn
+        if args.model_id or args.dimension:
+            if args.embedder != "bedrock":
+                raise ValueError("--model-id and --dimension choose a Bedrock model: add --embedder bedrock")
+            parameters.update({"EmbeddingModelId": args.model_id} if args.model_id else {})
+            parameters.update({"EmbeddingDimension": str(args.dimension)} if args.dimension else {})
+        if args.embedder == "bedrock":
+            _check_bedrock_choice(parameters)
         stack = LocalStack(
             host=args.host,
             port=args.port,
@@ -76,7 +89,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         _print(
             f"docclass serve: ready at {stack.endpoint_url}  bucket={stack.bucket}  "
-            f"embedder={_embedder_note(args.embedder)}" + (f"  faults={args.faults}" if faults.any else "")
+            "embedder="
+            + _embedder_note(
+                args.embedder,
+                parameters.get("EmbeddingModelId", ""),
+                parameters.get("EmbeddingDimension", ""),
+            )
+            + (f"  faults={args.faults}" if faults.any else "")
         )
         _print(
             f"  try: aws --endpoint-url {stack.endpoint_url} s3 cp page.png s3://{stack.bucket}/inbox/  "
@@ -89,6 +108,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if faults.any:
             _print(f"docclass serve: {stack.faults.summary()}")
     return 0
+
+
+def _check_bedrock_choice(parameters: dict[str, str]) -> None:
+    """The model and dimension of a Bedrock run, checked before anything starts (ValueError says why)."""
+    from docclass.config import Settings
+    from docclass.errors import ConfigError
+
+    try:
+        Settings(
+            bucket="serve",
+            model_id=parameters.get("EmbeddingModelId") or Settings.model_id,
+            dimension=int(parameters.get("EmbeddingDimension") or Settings.dimension),
+        )
+    except (ConfigError, ValueError) as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _operate(command: str, work: Any, args: argparse.Namespace) -> int:
@@ -151,27 +185,34 @@ def _reindex(args: argparse.Namespace) -> int:
         send,
         wait_until_drained,
     )
-    from docclass_local.target import CommandError, confirm, resolve_target
+    from docclass_local.target import CommandError, confirm, resolve_target, vector_space
 
     target = resolve_target(args)
     parameters = target.parameters
+
+    def space(model: str) -> str:
+        # The index is kept under the model's vector space (its id without an inference profile
+        # prefix, with the options that change its vectors: docclass.models.Model.vector_space).
+        return model if target.local else vector_space(model, parameters)
+
     live = (
-        LOCAL_MODEL_ID if target.local else parameters.get("EmbeddingModelId", ""),
+        LOCAL_MODEL_ID if target.local else space(parameters.get("EmbeddingModelId", "")),
         int(parameters.get("EmbeddingDimension", "1024") or 1024),
     )
-    model_id = args.model or live[0]
+    model_id = space(args.model) if args.model else live[0]
     dimension = args.dimension or live[1]
     kept = {live}
     if parameters.get("NextEmbeddingModelId"):
         kept.add(
             (
-                parameters["NextEmbeddingModelId"],
+                space(parameters["NextEmbeddingModelId"]),
                 int(parameters.get("NextEmbeddingDimension", "1024") or 1024),
             )
         )
     hint = (
         f"GalleryFunction does not keep the index of {model_id} at {dimension} dimensions: deploy with "
-        f"NextEmbeddingModelId={model_id} NextEmbeddingDimension={dimension} (or make it the live model), "
+        f"NextEmbeddingModelId={args.model or model_id} NextEmbeddingDimension={dimension} "
+        "(or make it the live model), "
         "then run reindex again"
     )
     if not target.local and (model_id, dimension) not in kept:
@@ -363,6 +404,48 @@ def cmd_reclassify(args: argparse.Namespace) -> int:
     return _operate("reclassify", work, args)
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    """Serve the review page on the stack's bucket until Ctrl-C."""
+    return _operate("review", _review, args)
+
+
+def _review(args: argparse.Namespace) -> int:
+    import getpass
+    import logging
+
+    from docclass.store import ObjectStore
+    from docclass_local.review.documents import check_includes
+    from docclass_local.review.server import LOOPBACK, ReviewServer
+    from docclass_local.target import CommandError, resolve_target
+
+    if args.host not in LOOPBACK:
+        print(
+            f"docclass review: warning: listening on {args.host}: anyone who can reach this address and "
+            "read the page can move documents in the bucket with your credentials",
+            file=sys.stderr,
+        )
+    try:
+        includes = check_includes(args.include)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    target = resolve_target(args)
+    # A port in use: Werkzeug says so itself and exits with status 1.
+    server = ReviewServer(
+        ObjectStore(target.bucket, target.s3),
+        who=args.reviewer or getpass.getuser(),
+        includes=includes,
+        host=args.host,
+        port=args.port,
+    )
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per thumbnail request
+    _print(f"docclass review: {target.description}: open {server.url}  (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        _print("docclass review: stopped")
+    return 0
+
+
 def cmd_samples(args: argparse.Namespace) -> int:
     """Write generated sample documents to a folder."""
     from docclass_local.samples import generate
@@ -397,6 +480,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         dpi=args.dpi,
         verbose=args.verbose,
+        keep=args.keep,
+        # Kept up for `docclass review`: on the port `docclass review` and `status` assume.
+        port=DEFAULT_PORT if args.keep else None,
     )
 
 
@@ -430,13 +516,48 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         "--embedder",
         choices=("local", "bedrock"),
         default="local",
-        help="local: the offline stand-in (default); bedrock: Amazon Titan (needs AWS credentials)",
+        help="local: the offline stand-in (default); bedrock: a Bedrock model (needs AWS credentials)",
     )
-    parser.add_argument("--dimension", type=int, default=1024, help="embedding length: 256, 384 or 1024")
+    add_model_arguments(parser)
     parser.add_argument(
         "--report", type=Path, metavar="REPORT.html", help="also write a self-contained HTML report"
     )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model-id, --dimension and the models' options, as the template's parameters name them."""
+    from docclass.models import COHERE_INPUT_TYPES, NOVA_DETAIL_LEVELS, NOVA_EMBEDDING_PURPOSES, ModelOptions
+
+    defaults = ModelOptions()
+    parser.add_argument(
+        "--model-id",
+        default="amazon.titan-embed-image-v1",
+        metavar="ID",
+        help="with --embedder bedrock: the model or inference profile id (default amazon.titan-embed-image-v1; "
+        "also amazon.nova-2-multimodal-embeddings-v1:0, cohere.embed-v4:0, us./eu./global. profiles)",
+    )
+    parser.add_argument(
+        "--dimension", type=int, default=1024, help="embedding length; each model has its own (default 1024)"
+    )
+    parser.add_argument(
+        "--nova-detail-level",
+        choices=NOVA_DETAIL_LEVELS,
+        default=defaults.nova_detail_level,
+        help=f"Nova's image detail level (template NovaDetailLevel; default {defaults.nova_detail_level})",
+    )
+    parser.add_argument(
+        "--nova-purpose",
+        choices=NOVA_EMBEDDING_PURPOSES,
+        default=defaults.nova_embedding_purpose,
+        help=f"Nova's embeddingPurpose (template NovaEmbeddingPurpose; default {defaults.nova_embedding_purpose})",
+    )
+    parser.add_argument(
+        "--cohere-input-type",
+        choices=COHERE_INPUT_TYPES,
+        default=defaults.cohere_input_type,
+        help=f"Cohere's input_type (template CohereInputType; default {defaults.cohere_input_type})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -450,7 +571,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--bucket", default=DEFAULT_BUCKET)
-    serve.add_argument("--embedder", choices=["local", "bedrock"], default="local")
+    serve.add_argument(
+        "--embedder",
+        choices=["local", "bedrock"],
+        default="local",
+        help="local: the offline stand-in (default); bedrock: a Bedrock model (needs AWS credentials)",
+    )
+    serve.add_argument(
+        "--model-id",
+        default="",
+        metavar="ID",
+        help="with --embedder bedrock: the model (default amazon.titan-embed-image-v1), as EmbeddingModelId",
+    )
+    serve.add_argument(
+        "--dimension", type=int, default=0, help="with --embedder bedrock: the vectors' length (default 1024)"
+    )
     serve.add_argument(
         "--log-level", default="ERROR", help="the functions' Powertools log level (default ERROR)"
     )
@@ -576,12 +711,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reclassify.set_defaults(func=cmd_reclassify)
 
+    review = sub.add_parser(
+        "review",
+        help="a web page on 127.0.0.1 to review unclassified/ and review/ documents and teach the gallery",
+    )
+    add_target_arguments(review, changes=False)
+    review.add_argument("--port", type=int, default=8765, help="the page's port (default 8765)")
+    review.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1; others warn)"
+    )
+    review.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="classified/<label>/",
+        help="also list the documents under this prefix, to audit a class (repeatable)",
+    )
+    review.add_argument(
+        "--reviewer", default="", help="the name docclass-reviewed records (default: your OS user name)"
+    )
+    review.set_defaults(func=cmd_review)
+
     demo = sub.add_parser("demo", help="the whole service on generated documents, end to end")
     demo.add_argument("--gallery", type=int, default=3, help="gallery examples per class")
     demo.add_argument("--inbox", type=int, default=5, help="inbox documents per class")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--dpi", type=int, default=150)
     demo.add_argument("--verbose", action="store_true", help="print every batch as it is processed")
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help=f"then keep the local stack up on port {DEFAULT_PORT} (for docclass review) until Ctrl-C",
+    )
     demo.set_defaults(func=cmd_demo)
 
     samples = sub.add_parser("samples", help="write generated sample documents to OUT_DIR/<class>/")

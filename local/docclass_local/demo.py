@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from docclass.routing import inbox_path, possible_destinations
@@ -14,6 +15,10 @@ INBOX_SEED_OFFSET = 10_000
 # The packet's pages are drawn with seeds of their own too (render seed packet_seed * 100 + page).
 PACKET_SEED_OFFSET = 20_000
 PACKET_KEY = "inbox/demo/packet 001.pdf"
+# The demo's template parameters: packets are split, and a labelled document whose two nearest
+# classes are within 0.03 of each other goes to review/<label>/ (on the demo's data, with the
+# offline embedder, about a quarter of the documents: something for `docclass review` to show).
+DEMO_PARAMETERS = {"SplitPackets": "true", "ReviewMargin": "0.03"}
 
 
 def _say(line: str) -> None:
@@ -27,8 +32,16 @@ def run_demo(
     seed: int = 0,
     dpi: int = 150,
     verbose: bool = False,
+    keep: bool = False,
+    port: int | None = None,
+    while_running: Callable[[Any], None] | None = None,
 ) -> int:
-    """Returns 0 when every document was routed exactly once, 1 otherwise."""
+    """Returns 0 when every document was routed exactly once, 1 otherwise.
+
+    keep: after the results, leave the stack serving (for `docclass review`) until Ctrl-C.
+    while_running(stack): called with the stack still up once everything is routed (the README's
+    screenshot script opens the review page there).
+    """
     from docclass_local.batches import describe_batch
     from docclass_local.samples import documents
     from docclass_local.samples.packets import packet, packet_plan
@@ -43,7 +56,7 @@ def run_demo(
                 _say("  " + line)
 
     # SplitPackets on: the demo ends with a packet split into its documents (images are unaffected).
-    with LocalStack(port=None, on_batch=on_batch, parameters={"SplitPackets": "true"}) as stack:
+    with LocalStack(port=port, on_batch=on_batch, parameters=DEMO_PARAMETERS) as stack:
         holder["stack"] = stack
         s3 = stack.client("s3")
         _say(
@@ -82,7 +95,39 @@ def run_demo(
         status = stack.wait_until_idle(timeout=120)
         sections, packet_problems = _packet_results(ObjectStore(stack.bucket, s3), packet_labels)
         problems += packet_problems
+        if while_running is not None:
+            while_running(stack)
+        if keep:
+            _report(rows, status, sections, started, problems)
+            _say(
+                f"\nthe local stack stays up at {stack.endpoint_url} until Ctrl-C; in another terminal:\n"
+                f"  .venv/bin/docclass review --endpoint-url {stack.endpoint_url} --bucket {stack.bucket}\n"
+                "then open http://127.0.0.1:8765/"
+            )
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                _say("stopping the local stack")
+            return 1 if problems else 0
 
+    _report(rows, status, sections, started, problems)
+    _say(
+        "\nto review the documents under review/ in a browser, keep the stack up: run "
+        "`.venv/bin/docclass demo --keep` (the stack stays at http://127.0.0.1:4566 until Ctrl-C), "
+        "then in another terminal `.venv/bin/docclass review --endpoint-url http://127.0.0.1:4566 "
+        "--bucket docclass-local` and open http://127.0.0.1:8765/"
+    )
+    return 1 if problems else 0
+
+
+def _report(
+    rows: list[dict[str, Any]],
+    status: dict[str, Any],
+    sections: list[dict[str, Any]],
+    started: float,
+    problems: list[str],
+) -> None:
     _print_table(rows)
     correct = sum(1 for r in rows if r["predicted"] == r["true"])
     _say(
@@ -90,7 +135,9 @@ def run_demo(
         "(offline stand-in embedder on generated documents; Titan's accuracy is not measured here)"
     )
     _say(
-        f"status: classified {sum(status['classified'].values())}, unclassified {status['unclassified']}, "
+        f"status: classified {sum(status['classified'].values())}, "
+        f"for review {sum(status.get('review', {}).values())} (ReviewMargin={DEMO_PARAMETERS['ReviewMargin']}), "
+        f"unclassified {status['unclassified']}, "
         f"failed {status['failed']}, packets split {status['packets']}, dead letters {sum(status['dead_letters'].values())}, "
         f"pending {status['pending']}"
     )
@@ -98,16 +145,18 @@ def run_demo(
     _say(f"finished in {time.monotonic() - started:.1f} s")
     for problem in problems:
         _say(f"PROBLEM: {problem}")
-    return 1 if problems else 0
 
 
 def _results(store: ObjectStore, truth: dict[str, str]) -> tuple[list[dict[str, Any]], list[str]]:
     """One row per inbox document, and every document not routed exactly once."""
     labels = store.list_folders("classified/")
+    review = store.list_folders("review/")
     rows, problems = [], []
     for key, label in truth.items():
         path = inbox_path(key)
-        found = [k for k in possible_destinations(path, labels) if store.head(k) is not None]
+        found = [
+            k for k in possible_destinations(path, labels, review_labels=review) if store.head(k) is not None
+        ]
         if store.head(key) is not None:
             problems.append(f"{key} is still in inbox/")
         if len(found) != 1:
@@ -126,7 +175,9 @@ def _results(store: ObjectStore, truth: dict[str, str]) -> tuple[list[dict[str, 
                 "true": label,
                 "predicted": meta.get("docclass-label") or None,
                 "distance": meta.get("docclass-distance", ""),
-                "where": found[0][: -len(path)],  # classified/<label>/, unclassified/ or failed/
+                "where": found[0][
+                    : -len(path)
+                ],  # classified/<label>/, review/<label>/, unclassified/, failed/
             }
         )
     return rows, problems
@@ -161,6 +212,7 @@ def _packet_results(store: ObjectStore, truth: list[str | None]) -> tuple[list[d
     keys = [
         key
         for prefix in [f"classified/{label}/" for label in store.list_folders("classified/")]
+        + [f"review/{label}/" for label in store.list_folders("review/")]
         + ["unclassified/"]
         for key in store.list_keys(f"{prefix}{stem}/")
     ]

@@ -74,7 +74,7 @@ from datetime import UTC, datetime
 from typing import Literal, TextIO
 from urllib.parse import unquote
 
-from docclass.config import CLASSIFIED_PREFIX, INBOX_PREFIX, UNCLASSIFIED_PREFIX
+from docclass.config import CLASSIFIED_PREFIX, INBOX_PREFIX, REVIEW_PREFIX, UNCLASSIFIED_PREFIX
 from docclass.errors import DocclassError, ObjectNotFound, PreconditionFailed, StorageError
 from docclass.routing import (
     PACKET_METADATA,
@@ -329,7 +329,9 @@ class Reclassifier:
     def routed_copy(self, path: str, marker: str) -> str | None:
         """Where the function put the copy carrying this marker, if it did: every destination's
         name for this path (the function's ~<etag> names included, whatever the ETag)."""
-        for primary in primary_destinations(path, self.store.list_folders(CLASSIFIED_PREFIX)):
+        for primary in primary_destinations(
+            path, self.store.list_folders(CLASSIFIED_PREFIX), self.store.list_folders(REVIEW_PREFIX)
+        ):
             for name in self._names_at(primary):
                 head = self.store.head(name)
                 if head is not None and head.metadata.get(RECLASSIFIED_METADATA) == marker:

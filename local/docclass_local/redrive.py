@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from docclass.config import INBOX_PREFIX
+from docclass.config import INBOX_PREFIX, REVIEW_PREFIX
 from docclass.routing import inbox_path, possible_destinations
 from docclass.store import ObjectStore
 from docclass_local.progress import Progress
@@ -191,7 +191,9 @@ def where_now(target: Target, key: str) -> str:
     if head is not None:
         return "inbox/ (not routed yet)"
     labels = store.list_folders("classified/")
-    for candidate in possible_destinations(inbox_path(key), labels):
+    for candidate in possible_destinations(
+        inbox_path(key), labels, review_labels=store.list_folders(REVIEW_PREFIX)
+    ):
         if store.head(candidate) is not None:
             return candidate
     return "gone (not in inbox/ nor at any destination)"

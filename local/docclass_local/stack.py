@@ -22,11 +22,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from docclass.config import Settings
+    from docclass.embeddings import Embedder
 
 from docclass_local.faults import FaultInjector, FaultPlan, SimulatedCrash
 from docclass_local.kms import KmsAccessCheck
@@ -109,6 +113,15 @@ class LocalStack:
         self.port = port or free_port(host)
         self.bucket = bucket
         self.embedder = embedder
+        # Read before the stack sets the environment for S3 and SQS on localhost.
+        self.bedrock_region = (
+            os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or boto3.session.Session().region_name
+            or REGION
+        )
+        # The user's own endpoint for Bedrock (a proxy, a stub), if they set one; else boto3's own.
+        self.bedrock_endpoint = os.environ.get("AWS_ENDPOINT_URL_BEDROCK_RUNTIME") or None
         self.retry_delay = retry_delay
         self.log_level = log_level
         self.on_batch = on_batch
@@ -198,11 +211,27 @@ class LocalStack:
         self._restore.append(lambda: setattr(boto3, "DEFAULT_SESSION", None))
         # S3's SSE-KMS check, which moto lacks: the functions may use the KmsKeyArn key only.
         self.kms.install(boto3.DEFAULT_SESSION.events)
+        if self.embedder == "bedrock":
+            plain = services.make_embedder
+            services.make_embedder = self._bedrock_in_the_users_region
+            self._restore.append(lambda: setattr(services, "make_embedder", plain))
         if self.faults.plan.any:
             self.faults.install(boto3.DEFAULT_SESSION.events)
             original = services.make_embedder
             services.make_embedder = lambda settings: self.faults.wrap_embedder(original(settings))
             self._restore.append(lambda: setattr(services, "make_embedder", original))
+
+    def _bedrock_in_the_users_region(self, settings: Settings) -> Embedder:
+        """The functions' Bedrock embedder, its client in the user's region (the stack's is local)."""
+        from docclass.bedrock import BedrockEmbedder
+
+        return BedrockEmbedder(
+            settings.model_id,
+            settings.dimension,
+            options=settings.model_options,
+            region=self.bedrock_region,
+            ignore_configured_endpoint=self.bedrock_endpoint is None,
+        )
 
     def _build_functions_with_their_memory(self) -> None:
         """Build each function's services while AWS_LAMBDA_FUNCTION_MEMORY_SIZE holds its MemorySize.
@@ -267,9 +296,12 @@ class LocalStack:
                 "POWERTOOLS_TRACE_DISABLED": "true",
             }
         )
-        if self.embedder == "bedrock":
-            # Only S3 and SQS are local; Bedrock must still reach AWS with the user's credentials.
-            env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = f"https://bedrock-runtime.{REGION}.amazonaws.com"
+        # Only S3 and SQS are local; Bedrock is reached in the user's region with their credentials,
+        # or where their own AWS_ENDPOINT_URL_BEDROCK_RUNTIME points (a proxy or a stub). Without
+        # one, the client ignores AWS_ENDPOINT_URL (the local S3/SQS) and resolves Bedrock's
+        # endpoint as boto3 does (see _bedrock_in_the_users_region).
+        if self.embedder == "bedrock" and self.bedrock_endpoint:
+            env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = self.bedrock_endpoint
         for name, value in env.items():
             self._saved_env.setdefault(name, os.environ.get(name))
             os.environ[name] = value

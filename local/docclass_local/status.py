@@ -14,6 +14,7 @@ from docclass.config import (
     INBOX_PREFIX,
     INDEX_PREFIX,
     PACKETS_PREFIX,
+    REVIEW_PREFIX,
     UNCLASSIFIED_PREFIX,
 )
 from docclass.routing import inbox_path, is_folder_marker, possible_destinations
@@ -57,7 +58,7 @@ def collect_status(
     granted_kms_keys: Iterable[str] = (),
     queues: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One JSON-able dict: index, pending, classified, unclassified, failed, unreadable_sse_kms,
+    """One JSON-able dict: index, pending, classified, review, unclassified, failed, unreadable_sse_kms,
     dead_letters. granted_kms_keys: the KMS key the functions may use (template KmsKeyArn).
     queues: name -> URL of the stack's queues (a deployed stack's, from its outputs); by default
     the local stack's, found by their names."""
@@ -84,6 +85,7 @@ def collect_status(
         return [k for k in store.list_keys(prefix) if not is_folder_marker(k)]
 
     classified = Counter(k[len(CLASSIFIED_PREFIX) :].split("/", 1)[0] for k in documents(CLASSIFIED_PREFIX))
+    review = Counter(k[len(REVIEW_PREFIX) :].split("/", 1)[0] for k in documents(REVIEW_PREFIX))
     urls = dict(queues) if queues is not None else queue_urls(sqs, bucket)
     attributes = {
         name: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
@@ -112,6 +114,7 @@ def collect_status(
         "pending": inbox + in_queues,
         "pending_detail": {"inbox_objects": inbox, "queued_messages": in_queues},
         "classified": dict(sorted(classified.items())),
+        "review": dict(sorted(review.items())),
         "unclassified": len(documents(UNCLASSIFIED_PREFIX)),
         "failed": len(documents(FAILED_PREFIX)),
         "packets": len(documents(PACKETS_PREFIX)),
@@ -138,6 +141,12 @@ def format_status(status: dict[str, Any]) -> str:
     lines.append(f"classified    {sum(status['classified'].values())}")
     for label, count in status["classified"].items():
         lines.append(f"  {label:<24}{count:>6}")
+    review = status.get("review", {})
+    lines.append(
+        f"for review    {sum(review.values())} (under review/<label>/: too close to call, ReviewMargin)"
+    )
+    for label, count in review.items():
+        lines.append(f"  {label:<24}{count:>6}")
     lines.append(f"unclassified  {status['unclassified']}")
     lines.append(f"failed        {status['failed']}")
     lines.append(
@@ -160,7 +169,9 @@ def locate(s3: Any, bucket: str, inbox_key: str) -> tuple[str, dict[str, str]] |
     """Where an inbox document was routed, with its docclass metadata; None if not routed (yet)."""
     store = ObjectStore(bucket, s3)
     path = inbox_path(inbox_key)
-    for key in possible_destinations(path, store.list_folders(CLASSIFIED_PREFIX)):
+    for key in possible_destinations(
+        path, store.list_folders(CLASSIFIED_PREFIX), review_labels=store.list_folders(REVIEW_PREFIX)
+    ):
         head = store.head(key)
         if head is not None:
             return key, {k: unquote(v) for k, v in head.metadata.items() if k.startswith("docclass-")}

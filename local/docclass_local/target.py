@@ -268,3 +268,20 @@ def _isatty(stream: TextIO) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def vector_space(model_id: str, parameters: Mapping[str, str]) -> str:
+    """The name a stack keeps model_id's index under, given the stack's parameters (its options)."""
+    from docclass.errors import ConfigError
+    from docclass.models import ModelOptions, resolve
+
+    defaults = ModelOptions()
+    try:
+        options = ModelOptions(
+            parameters.get("NovaDetailLevel") or defaults.nova_detail_level,
+            parameters.get("NovaEmbeddingPurpose") or defaults.nova_embedding_purpose,
+            parameters.get("CohereInputType") or defaults.cohere_input_type,
+        )
+        return resolve(model_id, "the model").vector_space(options)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None

@@ -188,6 +188,14 @@ def recording() -> Iterator[Recording]:
         assert run(classify, _sqs_event("sqs-inbox-put.json", ["inbox/a.png", "inbox/broken.png"])) == {
             "batchItemFailures": []
         }
+        # for review (DocumentsForReview per label): every margin is below 2
+        env.setenv("REVIEW_MARGIN", "2")
+        fresh_services()
+        s3.put_object(Bucket=BUCKET, Key="inbox/close.png", Body=draw_page("letter", seed=4))
+        assert run(classify, _sqs_event("sqs-inbox-put.json", ["inbox/close.png"])) == {
+            "batchItemFailures": []
+        }
+        env.delenv("REVIEW_MARGIN")
         # unclassified: nothing is that close to an example
         env.setenv("MAX_DISTANCE", "0.000001")
         fresh_services()
@@ -212,6 +220,7 @@ def test_the_handlers_went_through_every_outcome_the_alarms_watch(recording: Rec
     # Given the recorded run, then each outcome printed its metric (else the checks below prove little)
     assert {
         "DocumentsClassified",
+        "DocumentsForReview",
         "DocumentsUnclassified",
         "DocumentsFailed",
         "NearestDistance",

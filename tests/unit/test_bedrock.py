@@ -17,6 +17,7 @@ from PIL import Image
 
 from docclass import bedrock as adapter
 from docclass import models
+from docclass.bedrock import BedrockEmbedder
 from docclass.embeddings import Embedder
 from docclass.errors import (
     ConfigError,
@@ -27,7 +28,6 @@ from docclass.errors import (
     InvalidDocument,
 )
 from docclass.images import encode_jpeg
-from docclass.bedrock import BedrockEmbedder
 
 MODEL_ID = "amazon.titan-embed-image-v1"
 
@@ -130,10 +130,14 @@ def test_request_uses_the_configured_model_id_and_jpeg_quality(bedrock, rgb_page
     client, stubber = bedrock
     sent = record_requests(client)
     stubber.add_response(
-        "invoke_model", titan_answer({"embedding": raw_vector(256)}), expected_call("us.amazon.titan-embed-image-v1")
+        "invoke_model",
+        titan_answer({"embedding": raw_vector(256)}),
+        expected_call("us.amazon.titan-embed-image-v1"),
     )
 
-    BedrockEmbedder("us.amazon.titan-embed-image-v1", 256, bedrock_client=client, jpeg_quality=40).embed(rgb_page)
+    BedrockEmbedder("us.amazon.titan-embed-image-v1", 256, bedrock_client=client, jpeg_quality=40).embed(
+        rgb_page
+    )
 
     image_bytes = base64.b64decode(json.loads(sent[0]["body"])["inputImage"])
     assert image_bytes == encode_jpeg(rgb_page, quality=40)
@@ -145,7 +149,9 @@ def test_a_page_over_the_request_limit_at_every_quality_is_rejected_without_call
     smallest = len(encode_jpeg(rgb_page, quality=50))
     embedder.model = replace(embedder.model, family=replace(models.TITAN, max_image_bytes=smallest - 1))
     # when / then
-    with pytest.raises(EmbeddingRejected, match=f"Titan Multimodal Embeddings G1 accepts at most {smallest - 1} bytes"):
+    with pytest.raises(
+        EmbeddingRejected, match=f"Titan Multimodal Embeddings G1 accepts at most {smallest - 1} bytes"
+    ):
         embedder.embed(rgb_page)
     assert embedder.client.calls == 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from docclass.decide import Decision, PageDecision, decide, decide_pages
+from docclass.decide import Candidate, Decision, PageDecision, decide, decide_pages
 from docclass.index import Neighbor
 
 
@@ -95,3 +95,41 @@ def test_more_unclassified_pages_than_any_label_leave_the_document_unclassified(
 def test_no_pages_is_a_programming_error():
     with pytest.raises(ValueError, match="at least one page"):
         decide_pages([])
+
+
+# -- the margin (issue 14) --------------------------------------------------------------------------
+
+
+def test_the_margin_is_measured_from_the_chosen_label_even_when_a_vote_chose_a_farther_one():
+    # given k=3 hits A 0.40, B 0.41, B 0.42: the vote picks B although A is nearer
+    hits = [Neighbor("g/a", "A", 0.40), Neighbor("g/b1", "B", 0.41), Neighbor("g/b2", "B", 0.42)]
+    decision = decide(hits).with_candidates(Candidate(h.label, h.distance, h.key) for h in hits)
+    assert decision.label == "B"
+    # then the margin says another label is nearer: negative, a call for review at any ReviewMargin
+    assert decision.margin == pytest.approx(0.40 - 0.41)
+
+
+def test_a_multi_page_documents_margin_is_from_its_label_not_from_an_odd_page():
+    # given two invoice pages at 0.30 and a cover page very near a letter example
+    def page(n, label, distance):
+        decision = Decision(label, distance, f"g/{label}", "nearest")
+        others = {"invoice": 0.30, "letter": 0.10}
+        return PageDecision(
+            n,
+            decision.with_candidates(
+                Candidate(lbl, d if lbl != label else distance, f"g/{lbl}") for lbl, d in others.items()
+            ),
+        )
+
+    pages = [page(1, "letter", 0.10), page(2, "invoice", 0.30), page(3, "invoice", 0.30)]
+    decision = decide_pages(pages)
+    # then the document is an invoice whose nearest other label is 0.20 nearer: not a clear call
+    assert decision.label == "invoice"
+    assert [c.label for c in decision.candidates] == ["letter", "invoice"]
+    assert decision.margin == pytest.approx(0.10 - 0.30)
+
+
+def test_an_unclassified_documents_margin_is_the_gap_of_its_first_two_candidates():
+    candidates = (Candidate("A", 0.9, "g/a"), Candidate("B", 0.95, "g/b"))
+    assert Decision(None, 0.9, "g/a", "too far", candidates).margin == pytest.approx(0.05)
+    assert Decision("A", 0.9, "g/a", "nearest", candidates[:1]).margin is None

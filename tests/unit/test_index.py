@@ -182,3 +182,40 @@ def test_a_header_that_is_json_but_not_an_index_header_is_rejected():
     data = MAGIC + struct.pack("<Q", len(header)) + header
     with pytest.raises(CorruptIndex, match="unreadable index header"):
         GalleryIndex.from_bytes(data)
+
+
+# -- candidates (issue 14) ----------------------------------------------------------------------
+
+
+def test_candidates_are_the_nearest_example_of_each_of_the_nearest_labels():
+    index = GalleryIndex(DIM, "m")
+    query = unit(0)
+    # examples at growing distances: a near and a far "invoice", then "letter", "form", "memo"
+    for n, (label, step) in enumerate(
+        [("invoice", 0.1), ("invoice", 0.9), ("letter", 0.3), ("form", 0.5), ("memo", 0.7)]
+    ):
+        index.upsert(
+            Entry(f"gallery/{label}/{n}.png", label, f"h{n}", f"{n + 1:02d}"), query + step * unit(100 + n)
+        )
+
+    candidates = index.candidates(query, 3)
+
+    assert [c.label for c in candidates] == ["invoice", "letter", "form"]
+    assert candidates[0].key == "gallery/invoice/0.png"
+    everything = {hit.key: hit.distance for hit in index.search(query, 10)}
+    assert [c.distance for c in candidates] == [everything[c.key] for c in candidates]
+
+
+def test_candidates_look_past_many_examples_of_one_label():
+    # given 100 "invoice" examples all nearer than the one "letter" (more than the first hits looked at)
+    index = GalleryIndex(DIM, "m")
+    query = unit(0)
+    for n in range(100):
+        index.upsert(
+            Entry(f"gallery/invoice/{n}.png", "invoice", f"h{n}", f"{n + 1:04d}"),
+            query + 0.01 * unit(200 + n),
+        )
+    index.upsert(Entry("gallery/letter/x.png", "letter", "hx", "9999"), -query)
+    # then the letter is still the second candidate
+    assert [c.label for c in index.candidates(query, 3)] == ["invoice", "letter"]
+    assert GalleryIndex(DIM, "m").candidates(query, 3) == []

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from docclass.decide import Decision
+from docclass.decide import Candidate, Decision
 from docclass.errors import InvalidGalleryKey
 from docclass.routing import (
     MAX_USER_METADATA_BYTES,
     PAGE_LABELS_METADATA,
+    candidates_metadata,
     destination_key,
     destination_names,
     error_metadata,
@@ -20,6 +21,7 @@ from docclass.routing import (
     metadata_size,
     page_labels,
     pages_metadata,
+    parse_candidates,
     result_metadata,
 )
 
@@ -167,3 +169,65 @@ def test_a_sections_metadata_with_very_long_keys_fits_s3s_2_kb_by_dropping_neigh
     # and metadata that fits is left as it is
     short = {k: v for k, v in metadata.items() if k != "docclass-neighbor"}
     assert fit_section_metadata(short) == short
+
+
+# -- candidates (issue 14) ----------------------------------------------------------------------
+
+
+def test_candidates_round_trip_through_ascii_metadata_whatever_the_keys_hold():
+    candidates = (
+        Candidate("invoice", 0.41234, "gallery/invoice/a,b:c.png"),
+        Candidate("bank statement", 0.448, "gallery/bank statement/Überweisung 100%.png"),
+        Candidate("letter", 0.53, "gallery/letter/x#page=2"),
+    )
+
+    metadata = candidates_metadata(candidates, margin=0.448 - 0.41234)
+
+    assert metadata["docclass-candidates"] == "invoice:0.4123,bank statement:0.4480,letter:0.5300"
+    assert metadata["docclass-margin"] == "0.0357"
+    assert all(value.isascii() for value in metadata.values())
+    parsed = parse_candidates(metadata)
+    assert [(c.label, c.example) for c in parsed] == [(c.label, c.example) for c in candidates]
+    assert [c.distance for c in parsed] == [0.4123, 0.448, 0.53]
+
+
+def test_review_needs_a_label_a_margin_and_the_setting():
+    two = (Candidate("invoice", 0.40, "g/1"), Candidate("receipt", 0.43, "g/2"))
+    close = Decision("invoice", 0.40, "g/1", "nearest", two)
+    assert destination_key(close, "a.png", review_margin=0.05) == "review/invoice/a.png"
+    assert destination_key(close, "a.png", review_margin=0.03) == "classified/invoice/a.png"
+    assert destination_key(close, "a.png") == "classified/invoice/a.png"
+    unlabelled = Decision(None, 0.40, "g/1", "too far", two)
+    assert destination_key(unlabelled, "a.png", review_margin=1.0) == "unclassified/a.png"
+    alone = Decision("invoice", 0.40, "g/1", "nearest", two[:1])
+    assert destination_key(alone, "a.png", review_margin=1.0) == "classified/invoice/a.png"
+
+
+def test_the_candidates_examples_are_left_out_before_the_page_labels_are_cut():
+    long_key = "gallery/invoice/" + "x" * 700 + ".png"
+    candidates = tuple(Candidate(label, 0.1 * n, long_key) for n, label in enumerate(("a", "b", "c"), 1))
+    metadata = {**candidates_metadata(candidates), "docclass-page-labels": "1:a,2:b"}
+
+    fitted = fit_page_labels(metadata)
+
+    assert "docclass-candidate-examples" not in fitted
+    assert fitted["docclass-page-labels"] == "1:a,2:b"
+    assert [c.example for c in parse_candidates(fitted)] == ["", "", ""]
+
+
+def test_candidates_with_the_longest_non_ascii_labels_are_trimmed_to_fit_s3s_2_kb():
+    # given three valid 64-letter labels in CJK (9 bytes each once percent-encoded)
+    labels = [chr(0x4E00 + n) * 64 for n in range(3)]
+    candidates = tuple(
+        Candidate(label, 0.1 * (n + 1), f"gallery/{label}/a.png") for n, label in enumerate(labels)
+    )
+    decision = Decision(labels[0], 0.1, f"gallery/{labels[0]}/a.png", "nearest", candidates)
+    metadata = result_metadata(decision, "amazon.titan-embed-image-v1")
+    assert metadata_size(metadata) > MAX_USER_METADATA_BYTES
+    # when it is fitted, as every copy's metadata is
+    fitted = fit_page_labels(metadata)
+    # then it fits, the candidates kept are the nearest ones, and they still parse
+    assert metadata_size(fitted) <= MAX_USER_METADATA_BYTES
+    kept = parse_candidates(fitted)
+    assert 1 <= len(kept) < 3 and [c.label for c in kept] == labels[: len(kept)]
+    assert fitted["docclass-label"] == metadata["docclass-label"]

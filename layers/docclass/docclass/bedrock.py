@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 import numpy as np
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image
 
@@ -29,7 +30,6 @@ from docclass.errors import (
 )
 from docclass.images import encode_jpeg
 from docclass.models import DEFAULT_MODEL_ID, Family, ModelOptions, PageLimits
-
 
 # Limits of the bedrock-runtime client. One embed() must end well inside ClassifyFunction's 90 s
 # Timeout: its worst case is what the handlers keep in hand before they start a message
@@ -140,6 +140,8 @@ class BedrockEmbedder:
         bedrock_client: Any = None,
         jpeg_quality: int = 90,
         options: ModelOptions | None = None,
+        region: str | None = None,
+        ignore_configured_endpoint: bool = False,
     ) -> None:
         self.model = models.resolve(model_id)
         self.model.check_dimension(dimension)
@@ -150,6 +152,10 @@ class BedrockEmbedder:
         self.model_id = self.model.vector_space(self.options)
         self.dimension = dimension
         self.jpeg_quality = jpeg_quality
+        self.region = region  # None: the session's (in Lambda, the function's own region)
+        # True: Bedrock's own endpoint for the region, whatever AWS_ENDPOINT_URL says (the local
+        # stack points that at its S3 and SQS on localhost).
+        self.ignore_configured_endpoint = ignore_configured_endpoint
         self._client = bedrock_client
 
     @property
@@ -165,12 +171,10 @@ class BedrockEmbedder:
     def client(self) -> Any:
         """The bedrock-runtime client, created on first use so tests and moto can come first."""
         if self._client is None:
-            self._client = new_client(
-                "bedrock-runtime",
-                config=aws.bounded_config(
-                    BEDROCK_MAX_ATTEMPTS, BEDROCK_CONNECT_TIMEOUT, BEDROCK_READ_TIMEOUT
-                ),
-            )
+            config = aws.bounded_config(BEDROCK_MAX_ATTEMPTS, BEDROCK_CONNECT_TIMEOUT, BEDROCK_READ_TIMEOUT)
+            if self.ignore_configured_endpoint:
+                config = config.merge(Config(ignore_configured_endpoint_urls=True))  # type: ignore[call-arg]
+            self._client = new_client("bedrock-runtime", region_name=self.region, config=config)
         return self._client
 
     def embed(self, image: Image.Image) -> np.ndarray:
@@ -234,7 +238,11 @@ class BedrockEmbedder:
             payload = json.loads(raw)
         except ValueError as e:
             raise EmbeddingUnavailable(f"{self.invoke_id} returned a body that is not JSON: {e}") from e
-        note = f" (message: {payload['message']})" if isinstance(payload, dict) and payload.get("message") else ""
+        note = (
+            f" (message: {payload['message']})"
+            if isinstance(payload, dict) and payload.get("message")
+            else ""
+        )
         try:
             values = self.family.values(payload)
         except EmbeddingUnavailable as e:

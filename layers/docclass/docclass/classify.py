@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 
-from docclass.config import CLASSIFIED_PREFIX, INBOX_PREFIX, PACKETS_PREFIX
-from docclass.decide import Decision, PageDecision, decide, decide_pages
+from docclass.config import CLASSIFIED_PREFIX, INBOX_PREFIX, PACKETS_PREFIX, REVIEW_PREFIX
+from docclass.decide import CANDIDATE_COUNT, Candidate, Decision, PageDecision, decide, decide_pages
 from docclass.document_embedder import DocumentEmbedder, EmbeddedDocument
 from docclass.errors import (
     DocumentTooLarge,
@@ -57,6 +57,7 @@ from docclass.routing import (
     inbox_path,
     is_folder_marker,
     metadata_text,
+    needs_review,
     page_labels,
     pages_metadata,
     primary_destinations,
@@ -74,7 +75,15 @@ MAX_DOCUMENT_BYTES = 100 * 1024 * 1024
 
 # What can happen to one inbox document; the value is what the logs and the CLI show.
 OutcomeStatus = Literal[
-    "classified", "unclassified", "split", "failed", "unreadable", "already-routed", "vanished", "ignored"
+    "classified",
+    "review",
+    "unclassified",
+    "split",
+    "failed",
+    "unreadable",
+    "already-routed",
+    "vanished",
+    "ignored",
 ]
 
 
@@ -114,8 +123,10 @@ class Classifier:
         budget: TimeBudget = NO_BUDGET,
         max_pages: int = 1,
         split_packets: bool = False,
+        review_margin: float | None = None,
     ) -> None:
         self.store = store
+        self.review_margin = review_margin
         self.max_pages = max_pages
         self.split_packets = split_packets
         self._guard: InvocationGuard | None = None
@@ -259,7 +270,7 @@ class Classifier:
                     "packet not split: its plan of sections does not fit S3's 2 KB of user metadata",
                     extra={"sections": len(sections)},
                 )
-        destination = self._move(source, destination_key(decision, path), metadata)
+        destination = self._move(source, destination_key(decision, path, self.review_margin), metadata)
         if decision.distance is not None:
             metrics.add_metric(name="NearestDistance", unit=MetricUnit.NoUnit, value=decision.distance)
         if decision.label is None:
@@ -269,6 +280,13 @@ class Classifier:
                 extra={"destination": destination, "reason": decision.reason, "distance": decision.distance},
             )
             return Outcome(key, "unclassified", destination, None, decision.distance, decision.neighbor)
+        if needs_review(decision, self.review_margin):
+            count_per_label("DocumentsForReview", decision.label)
+            logger.info(
+                "for review",
+                extra={"destination": destination, "label": decision.label, "margin": decision.margin},
+            )
+            return Outcome(key, "review", destination, decision.label, decision.distance, decision.neighbor)
         count_per_label("DocumentsClassified", decision.label)
         logger.info(
             "classified",
@@ -294,7 +312,11 @@ class Classifier:
             metrics.add_metric(name="EmbeddingCacheHits", unit=MetricUnit.Count, value=hits)
         pages = [
             PageDecision(
-                number, decide(index.search(embedded.vector, self.neighbor_count), self.max_distance)
+                number,
+                decide(index.search(embedded.vector, self.neighbor_count), self.max_distance).with_candidates(
+                    Candidate(hit.label, hit.distance, hit.key)
+                    for hit in index.candidates(embedded.vector, CANDIDATE_COUNT)
+                ),
             )
             for number, embedded in document.embedded
         ]
@@ -361,7 +383,9 @@ class Classifier:
             for number, section in enumerate(sections, start=1):
                 body = document.extract(section.first, section.last)
                 metadata = result_metadata(
-                    Decision(section.label, section.distance, section.neighbor, "section"),
+                    Decision(
+                        section.label, section.distance, section.neighbor, "section", section.candidates
+                    ),
                     self.embedder.model_id,
                 )
                 metadata.update(
@@ -472,7 +496,9 @@ class Classifier:
         etag = etag.strip('"')
         if not etag:
             return None
-        for primary in primary_destinations(path, self.store.list_folders(CLASSIFIED_PREFIX)):
+        for primary in primary_destinations(
+            path, self.store.list_folders(CLASSIFIED_PREFIX), self.store.list_folders(REVIEW_PREFIX)
+        ):
             for name in destination_names(primary, etag):
                 head = self.store.head(name)
                 if head is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from docclass import models
 from docclass.errors import ConfigError
@@ -25,6 +25,8 @@ INBOX_PREFIX = "inbox/"
 CLASSIFIED_PREFIX = "classified/"
 UNCLASSIFIED_PREFIX = "unclassified/"
 FAILED_PREFIX = "failed/"
+# Labelled documents whose first two candidates were too close to call (ReviewMargin).
+REVIEW_PREFIX = "review/"
 # The originals of split packets (SplitPackets), each beside its sections under classified/.
 PACKETS_PREFIX = "packets/"
 INDEX_PREFIX = "index/"
@@ -57,7 +59,10 @@ class Settings:
     memory_mb: int = 1024
     # What changes a model's vectors beside its id and dimension (template NovaDetailLevel,
     # NovaEmbeddingPurpose, CohereInputType).
-    model_options: ModelOptions = ModelOptions()
+    model_options: ModelOptions = field(default_factory=ModelOptions)
+    # A labelled document whose margin (docclass.decide.Decision.margin) is below this goes to
+    # review/<label>/ (template ReviewMargin); None: review is off.
+    review_margin: float | None = None
 
     def __post_init__(self) -> None:
         if not self.bucket:
@@ -67,6 +72,8 @@ class Settings:
         self._check_model(self.model_id, self.dimension, "EMBEDDING")
         if self.neighbor_count < 1:
             raise ConfigError(f"NEIGHBOR_COUNT must be at least 1, got {self.neighbor_count}")
+        if self.review_margin is not None and not 0 <= self.review_margin <= 2:
+            raise ConfigError(f"REVIEW_MARGIN must be empty or in 0..2, got {self.review_margin}")
         if self.max_distance is not None and self.max_distance < 0:
             raise ConfigError(f"MAX_DISTANCE must be empty or >= 0, got {self.max_distance}")
         if not 1 <= self.gallery_embed_concurrency <= MAX_EMBED_CONCURRENCY:
@@ -107,6 +114,7 @@ class Settings:
             dimension=_int(env, "EMBEDDING_DIMENSION", cls.dimension),
             neighbor_count=_int(env, "NEIGHBOR_COUNT", cls.neighbor_count),
             max_distance=_optional_float(env, "MAX_DISTANCE"),
+            review_margin=_optional_float(env, "REVIEW_MARGIN"),
             embedder=(env.get("EMBEDDER", cls.embedder) or cls.embedder).lower(),
             gallery_embed_concurrency=_int(env, "GALLERY_EMBED_CONCURRENCY", cls.gallery_embed_concurrency),
             index_refresh_seconds=_float(env, "INDEX_REFRESH_SECONDS", cls.index_refresh_seconds),
@@ -117,10 +125,12 @@ class Settings:
             next_model_id=env.get("NEXT_EMBEDDING_MODEL_ID", "").strip(),
             next_dimension=_int(env, "NEXT_EMBEDDING_DIMENSION", cls.next_dimension),
             model_options=ModelOptions(
-                nova_detail_level=env.get("NOVA_DETAIL_LEVEL", "").strip() or _DEFAULT_OPTIONS.nova_detail_level,
+                nova_detail_level=env.get("NOVA_DETAIL_LEVEL", "").strip()
+                or _DEFAULT_OPTIONS.nova_detail_level,
                 nova_embedding_purpose=env.get("NOVA_EMBEDDING_PURPOSE", "").strip()
                 or _DEFAULT_OPTIONS.nova_embedding_purpose,
-                cohere_input_type=env.get("COHERE_INPUT_TYPE", "").strip() or _DEFAULT_OPTIONS.cohere_input_type,
+                cohere_input_type=env.get("COHERE_INPUT_TYPE", "").strip()
+                or _DEFAULT_OPTIONS.cohere_input_type,
             ),
         )
 

@@ -346,9 +346,11 @@ class GalleryIndexer:
         if missed:
             self.next_missed += missed
             metrics.add_metric(name="NextIndexChangesMissed", unit=MetricUnit.Count, value=missed)
+            # The model as NextEmbeddingModelId names it (the repository is keyed by its vector space).
+            model = getattr(self.next_indexer.embedder.embedder, "invoke_id", next_repository.model_id)
             logger.warning(
                 "the next model's index missed gallery changes; run `docclass reindex --model "
-                f"{next_repository.model_id} --dimension {next_repository.dimension}` before switching",
+                f"{model} --dimension {next_repository.dimension}` before switching",
                 extra={"missed": missed, "reason": reason},
             )
 

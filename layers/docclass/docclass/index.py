@@ -62,6 +62,10 @@ class Neighbor:
     distance: float
 
 
+# Hits looked at for the candidates before the whole gallery is ranked (GalleryIndex.candidates).
+_CANDIDATE_HITS = 64
+
+
 def sequencer_value(sequencer: str) -> int:
     """The S3 sequencer as a number (hex strings of varying length; empty sorts first).
 
@@ -245,6 +249,25 @@ class GalleryIndex:
             r = int(row)
             hits.append(Neighbor(self._keys[r], self._labels[r], float(np.sqrt(max(float(sq), 0.0)))))
         return hits
+
+    def candidates(self, vector: np.ndarray, count: int = 3) -> list[Neighbor]:
+        """The nearest example of each of the `count` nearest distinct labels, nearest first.
+
+        The first 64 hits usually hold that many labels; only when they do not (a label with many
+        examples all nearer than the next label's) is the whole gallery ranked.
+        """
+        if count < 1:
+            return []
+        k = min(self._size, _CANDIDATE_HITS)
+        while True:
+            best: dict[str, Neighbor] = {}
+            for hit in self.search(vector, k):
+                best.setdefault(hit.label, hit)
+                if len(best) == count:
+                    return list(best.values())
+            if k >= self._size or len(best) >= len(set(self._labels)):
+                return list(best.values())  # every label there is was found
+            k = self._size
 
     def to_bytes(self) -> bytes:
         """Serialise (format 2: JSON header of columns + aligned raw float32 matrix; never pickle)."""

@@ -23,11 +23,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from docclass.bedrock import WORST_CASE_EMBED_SECONDS
 from docclass.config import Settings
 from docclass.errors import EmbeddingMisconfigured, EmbeddingThrottled, MessageDeferred
 from docclass.observability import MetricUnit, error_once, metrics
 from docclass.pdf_sandbox import PAGE_SECONDS
-from docclass.bedrock import WORST_CASE_EMBED_SECONDS
 
 logger = Logger(child=True)
 

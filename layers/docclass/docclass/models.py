@@ -230,7 +230,7 @@ class Model:
 
     def vector_space(self, options: ModelOptions) -> str:
         """The name the index and the embedding cache keep this model's vectors under."""
-        return "+".join((self.base_model_id, *self.family.space_options(options)))
+        return "/".join((self.base_model_id, *self.family.space_options(options)))
 
 
 def supported_model_ids() -> list[str]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 from docclass.config import CLASSIFIED_PREFIX, PACKETS_PREFIX, UNCLASSIFIED_PREFIX
-from docclass.decide import Decision, PageDecision
+from docclass.decide import Candidate, Decision, PageDecision, merge_candidates
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class Section:
     label: str | None
     distance: float | None = None
     neighbor: str | None = None
+    # The section's pages' candidates: each label at its nearest page (docclass.decide).
+    candidates: tuple[Candidate, ...] = ()
 
     @property
     def pages(self) -> str:
@@ -82,7 +84,10 @@ def _section(first: int, last: int, label: str | None, decided: dict[int, Decisi
         d for n, d in decided.items() if first <= n <= last and d.label == label and d.distance is not None
     ]
     best = min(own, key=lambda d: d.distance or 0.0, default=None)
-    return Section(first, last, label, best.distance if best else None, best.neighbor if best else None)
+    candidates = merge_candidates(c for n, d in decided.items() if first <= n <= last for c in d.candidates)
+    return Section(
+        first, last, label, best.distance if best else None, best.neighbor if best else None, candidates
+    )
 
 
 def format_plan(sections: Sequence[Section]) -> str:

@@ -108,7 +108,11 @@ class TiffDocument(Document):
 
     def page(self, number: int) -> Image.Image:
         return load_image(
-            self.data, max_side=self.max_side, budget=self.budget, frame=number - 1, max_pixels=self.max_pixels
+            self.data,
+            max_side=self.max_side,
+            budget=self.budget,
+            frame=number - 1,
+            max_pixels=self.max_pixels,
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from docclass.config import (
     CLASSIFIED_PREFIX,
@@ -13,9 +13,10 @@ from docclass.config import (
     GALLERY_PREFIX,
     INBOX_PREFIX,
     PACKETS_PREFIX,
+    REVIEW_PREFIX,
     UNCLASSIFIED_PREFIX,
 )
-from docclass.decide import Decision
+from docclass.decide import Candidate, Decision
 from docclass.errors import InvalidGalleryKey
 
 # A label becomes a key prefix, a metric dimension and a metadata value: letters, digits and
@@ -41,6 +42,12 @@ PAGE_LABELS_METADATA = "docclass-page-labels"
 SECTIONS_METADATA = "docclass-sections"
 PACKET_METADATA = "docclass-packet"
 PACKET_PAGES_METADATA = "docclass-packet-pages"
+# The nearest distinct labels with the distance to each one's nearest example, nearest first
+# ("invoice:0.4120,receipt:0.4480"), the gap between the first two, and (if it fits S3's 2 KB) the
+# key of each one's nearest example, in the same order.
+CANDIDATES_METADATA = "docclass-candidates"
+MARGIN_METADATA = "docclass-margin"
+CANDIDATE_EXAMPLES_METADATA = "docclass-candidate-examples"
 BLANK_PAGE = "blank"
 UNCLASSIFIED_PAGE = "unclassified"
 
@@ -86,11 +93,23 @@ def inbox_path(key: str) -> str:
     return key[len(INBOX_PREFIX) :]
 
 
-def destination_key(decision: Decision, path: str) -> str:
-    """classified/<label>/<path>, or unclassified/<path> when there is no label."""
+def destination_key(decision: Decision, path: str, review_margin: float | None = None) -> str:
+    """classified/<label>/<path>, or unclassified/<path> when there is no label; review/<label>/<path>
+    when review_margin is set and the first candidate is nearer than the second by less than it."""
     if decision.label is None:
         return f"{UNCLASSIFIED_PREFIX}{path}"
+    if needs_review(decision, review_margin):
+        return f"{REVIEW_PREFIX}{decision.label}/{path}"
     return f"{CLASSIFIED_PREFIX}{decision.label}/{path}"
+
+
+def needs_review(decision: Decision, review_margin: float | None) -> bool:
+    """A labelled decision whose margin is below review_margin (None: review is off). A gallery of
+    one label has no margin: nothing to choose between, so nothing to review."""
+    margin = decision.margin
+    if decision.label is None or review_margin is None or margin is None:
+        return False
+    return round(margin, 4) < review_margin  # the margin as docclass-margin shows it
 
 
 def destination_names(key: str, etag: str) -> list[str]:
@@ -113,16 +132,24 @@ def destination_names(key: str, etag: str) -> list[str]:
     return names
 
 
-def primary_destinations(path: str, labels: Iterable[str]) -> list[str]:
+def primary_destinations(path: str, labels: Iterable[str], review_labels: Iterable[str] = ()) -> list[str]:
     """The first-choice key at every destination a document with this inbox path may go to."""
-    return [f"{UNCLASSIFIED_PREFIX}{path}", failed_key(path), f"{PACKETS_PREFIX}{path}"] + [
-        f"{CLASSIFIED_PREFIX}{label}/{path}" for label in labels
-    ]
+    return (
+        [f"{UNCLASSIFIED_PREFIX}{path}", failed_key(path), f"{PACKETS_PREFIX}{path}"]
+        + [f"{CLASSIFIED_PREFIX}{label}/{path}" for label in labels]
+        + [f"{REVIEW_PREFIX}{label}/{path}" for label in review_labels]
+    )
 
 
-def possible_destinations(path: str, labels: Iterable[str], etag: str = "") -> list[str]:
+def possible_destinations(
+    path: str, labels: Iterable[str], etag: str = "", review_labels: Iterable[str] = ()
+) -> list[str]:
     """Every key a document with this inbox path (and ETag) may have been routed to."""
-    return [name for key in primary_destinations(path, labels) for name in destination_names(key, etag)]
+    return [
+        name
+        for key in primary_destinations(path, labels, review_labels)
+        for name in destination_names(key, etag)
+    ]
 
 
 def failed_key(path: str) -> str:
@@ -147,7 +174,38 @@ def result_metadata(decision: Decision, model_id: str) -> dict[str, str]:
         metadata["docclass-distance"] = f"{decision.distance:.6f}"
     if decision.neighbor is not None:
         metadata["docclass-neighbor"] = _ascii(decision.neighbor)
+    metadata.update(candidates_metadata(decision.candidates, decision.margin))
     return metadata
+
+
+def candidates_metadata(candidates: Sequence[Candidate], margin: float | None = None) -> dict[str, str]:
+    """docclass-candidates, docclass-candidate-examples, and docclass-margin when there is one.
+
+    Labels and keys are percent-encoded with "," and ":" too, which separate the items.
+    """
+    if not candidates:
+        return {}
+    metadata = {
+        CANDIDATES_METADATA: ",".join(f"{quote(c.label, safe=' ._-')}:{c.distance:.4f}" for c in candidates),
+        CANDIDATE_EXAMPLES_METADATA: ",".join(quote(c.example, safe="/ ._-#=") for c in candidates),
+    }
+    if margin is not None:
+        metadata[MARGIN_METADATA] = f"{margin:.4f}"
+    return metadata
+
+
+def parse_candidates(metadata: Mapping[str, str]) -> list[Candidate]:
+    """The candidates a routed document's metadata names (examples "" where they were left out)."""
+    text = metadata.get(CANDIDATES_METADATA, "")
+    if not text:
+        return []
+    examples = metadata.get(CANDIDATE_EXAMPLES_METADATA, "").split(",")
+    out = []
+    for i, item in enumerate(text.split(",")):
+        label, _, distance = item.rpartition(":")
+        example = unquote(examples[i]) if i < len(examples) else ""
+        out.append(Candidate(unquote(label), float(distance), example))
+    return out
 
 
 def error_metadata(message: str, model_id: str) -> dict[str, str]:
@@ -192,7 +250,7 @@ def fit_section_metadata(metadata: dict[str, str]) -> dict[str, str]:
     """A packet section's metadata within S3's 2 KB: with long keys (up to 1,024 bytes each, more
     once percent-encoded) the neighbour, then the packet's key, are left out (the section's own key
     names the packet's path, and docclass-source-etag ties it to the packets/ copy)."""
-    fitted = dict(metadata)
+    fitted = fit_candidates(metadata)
     for key in ("docclass-neighbor", PACKET_METADATA):
         if metadata_size(fitted) <= MAX_USER_METADATA_BYTES:
             break
@@ -200,11 +258,27 @@ def fit_section_metadata(metadata: dict[str, str]) -> dict[str, str]:
     return fitted
 
 
-def fit_page_labels(metadata: dict[str, str]) -> dict[str, str]:
-    """Cut docclass-page-labels at a run so that all the metadata fits S3's 2 KB, ending it in "...".
+def fit_candidates(metadata: dict[str, str]) -> dict[str, str]:
+    """Within S3's 2 KB if the candidates make it too long: their example keys are left out first,
+    then candidates from the last (a 64-character label of CJK letters takes 576 bytes encoded)."""
+    if metadata_size(metadata) <= MAX_USER_METADATA_BYTES or CANDIDATES_METADATA not in metadata:
+        return metadata
+    fitted = {k: v for k, v in metadata.items() if k != CANDIDATE_EXAMPLES_METADATA}
+    items = fitted[CANDIDATES_METADATA].split(",")
+    while metadata_size(fitted) > MAX_USER_METADATA_BYTES and len(items) > 1:
+        items.pop()
+        fitted[CANDIDATES_METADATA] = ",".join(items)
+    if metadata_size(fitted) > MAX_USER_METADATA_BYTES:
+        fitted.pop(CANDIDATES_METADATA)
+    return fitted
 
-    Runs are dropped from the end; if not even the first run fits, the key is left out.
+
+def fit_page_labels(metadata: dict[str, str]) -> dict[str, str]:
+    """A routed copy's metadata within S3's 2 KB: the candidates' example keys are left out first
+    (the review page finds examples without them), then docclass-page-labels is cut at a run,
+    ending in "...". Runs are dropped from the end; if not even the first run fits, the key is left out.
     """
+    metadata = fit_candidates(metadata)
     summary = metadata.get(PAGE_LABELS_METADATA)
     if summary is None or metadata_size(metadata) <= MAX_USER_METADATA_BYTES:
         return metadata

@@ -65,7 +65,7 @@ def build_gallery_indexer(settings: Settings, store: ObjectStore | None = None) 
         next_parts = _parts(following, store, "gallery", budget)
         if next_parts[1].root == repository.root:
             raise ConfigError(
-                f"the next index ({next_parts[0].model_id} at {settings.next_dimension}) is the live one; "
+                f"the next index ({settings.next_model_id} at {settings.next_dimension}) is the live one; "
                 "set NextEmbeddingModelId or NextEmbeddingDimension to another model or dimension, or empty"
             )
         next_indexer = indexer(next_parts, None)
@@ -86,6 +86,7 @@ def build_classifier(settings: Settings, store: ObjectStore | None = None) -> Cl
         budget=invocation.classify_budget(settings),
         max_pages=settings.max_pages,
         split_packets=settings.split_packets,
+        review_margin=settings.review_margin,
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from docclass.config import Settings
 from docclass.errors import DocclassError
+from docclass.models import ModelOptions
 from docclass.routing import validate_label
 from docclass.services import make_embedder
 from docclass_local.evaluate.core import (
@@ -60,7 +61,15 @@ def _run(args: argparse.Namespace) -> int:
     if report is not None and not report.parent.is_dir():
         raise UsageError(f"cannot write the report: folder {report.parent} does not exist")
     try:
-        settings = Settings(bucket="eval", embedder=args.embedder, dimension=args.dimension)
+        if args.embedder == "local" and args.model_id != Settings.model_id:
+            raise UsageError("--model-id chooses a Bedrock model: add --embedder bedrock")
+        settings = Settings(
+            bucket="eval",
+            embedder=args.embedder,
+            model_id=args.model_id,
+            dimension=args.dimension,
+            model_options=ModelOptions(args.nova_detail_level, args.nova_purpose, args.cohere_input_type),
+        )
     except DocclassError as exc:
         raise UsageError(str(exc)) from None
 

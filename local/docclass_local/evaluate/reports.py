@@ -52,7 +52,9 @@ class Run:
         """What the model is, in words (the local embedder is never presented as Titan)."""
         if self.embedder == "local":
             return "offline stand-in embedder, NOT Amazon Titan"
-        return "Amazon Titan Multimodal Embeddings on Bedrock"
+        from docclass.models import resolve
+
+        return f"{resolve(self.model_id.split('/')[0]).family.name} on Bedrock"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object `--json` prints."""

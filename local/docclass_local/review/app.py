@@ -1,0 +1,118 @@
+"""The review page as a Flask app: one page of rows, one POST for the actions, thumbnails.
+
+Flask because the local stack already runs on it (moto's server is Flask and Werkzeug), so the page
+adds no dependency, and its test client drives the HTTP tests. Jinja2 autoescapes every .html
+template (https://flask.palletsprojects.com/en/stable/templating/): keys and labels are only ever
+written through it. Every POST carries a token drawn when the app starts, which a page of another
+site cannot read; TRUSTED_HOSTS refuses a request for any other host name (a DNS-rebinding page
+would otherwise be same-origin with this one and could read the token).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Flask, Response, abort, redirect, render_template, request, url_for
+
+from docclass_local.review.documents import ACTIONS, Refused, Reviewer
+from docclass_local.review.thumbnails import Thumbnails
+
+MAX_NOTICES = 100
+
+
+def create_app(
+    reviewer: Reviewer,
+    thumbnails: Thumbnails,
+    *,
+    token: str | None = None,
+    trusted_hosts: Iterable[str] = ("127.0.0.1", "localhost"),
+    bucket: str = "",
+) -> Flask:
+    """The review app over reviewer's bucket; token: the POST token (random when None)."""
+    app = Flask(__name__)
+    app.config["TRUSTED_HOSTS"] = list(trusted_hosts)
+    secret = token or secrets.token_urlsafe(32)
+    notices: OrderedDict[str, tuple[str, str]] = OrderedDict()
+    lock = threading.Lock()
+
+    def notice(kind: str, text: str) -> str:
+        ident = secrets.token_urlsafe(8)
+        with lock:
+            notices[ident] = (kind, text)
+            while len(notices) > MAX_NOTICES:
+                notices.popitem(last=False)
+        return ident
+
+    @app.get("/")
+    def index() -> str:
+        page = request.args.get("page", "1")
+        listing = reviewer.listing(int(page) if page.isdigit() else 1)
+        with lock:
+            shown = notices.get(request.args.get("notice", ""))
+        return render_template(
+            "page.html",
+            listing=listing,
+            token=secret,
+            notice=shown,
+            bucket=bucket,
+            sources=reviewer.sources,
+            row=request.args.get("row", ""),
+        )
+
+    @app.post("/act")
+    def act() -> Any:
+        if not hmac.compare_digest(request.form.get("token", ""), secret):
+            abort(403, "the form has no valid token: reload the review page")
+        action, _, label = request.form.get("do", "").partition(":")
+        if action not in ACTIONS:
+            abort(400, "unknown action")
+        if request.form.get("also_gallery") and action == "route":
+            action = "both"
+        label = label or request.form.get("label", "")
+        key, etag = request.form.get("key", ""), request.form.get("etag", "")
+        try:
+            result = ("done", reviewer.act(action, key, etag, label))
+        except Refused as exc:
+            result = ("refused", str(exc))
+        page = request.form.get("page", "1")
+        row = request.form.get("row", "")
+        return redirect(
+            url_for(
+                "index",
+                page=page if page.isdigit() else "1",
+                notice=notice(*result),
+                row=row if row.isdigit() else "",
+            ),
+            code=303,  # See Other: the browser GETs the page again, a reload does not repeat the POST
+        )
+
+    @app.get("/thumb")
+    def thumb() -> Response:
+        key = request.args.get("key", "")
+        if not reviewer.may_read(key):
+            abort(404)
+        data = thumbnails.get(key, request.args.get("etag", ""))
+        if data is None:
+            abort(404)
+        response = Response(data, mimetype="image/jpeg")
+        # The URL names the ETag: the same URL is the same picture.
+        response.headers["Cache-Control"] = "private, max-age=3600"
+        return response
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        # Belt and braces behind autoescaping: no inline script, no framing, nothing from elsewhere.
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'"
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    return app

@@ -1,0 +1,314 @@
+"""`docclass review` over HTTP (Flask's test client on moto's S3): the token, the prefixes it may
+touch, escaping, conditional moves and thumbnails. The browser tests are in test_review_browser.py."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from html import unescape
+
+import pytest
+
+from conftest import BUCKET, draw_page
+from docclass.decide import Candidate
+from docclass.routing import candidates_metadata, parse_candidates
+from docclass.store import Listed, ObjectStore, StoredObject
+from docclass_local.review import Reviewer, Thumbnails, create_app
+from docclass_local.review.documents import check_includes
+
+TOKEN = "test-token"
+XSS_KEY = "unclassified/inbox/<img src=x onerror=alert(1)>.png"
+
+
+def routed_metadata(label: str = "letter") -> dict[str, str]:
+    metadata = candidates_metadata(
+        [
+            Candidate("letter", 0.41, "gallery/letter/l1.png"),
+            Candidate("invoice", 0.45, "gallery/invoice/i1.png"),
+        ]
+    )
+    metadata.update({"docclass-label": label, "docclass-source-etag": "abc", "source": "scanner-3"})
+    return metadata
+
+
+def keys(s3, prefix: str) -> list[str]:
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", []))
+
+
+@pytest.fixture
+def bucket(s3):
+    """A bucket as the functions leave it: a gallery, documents to review and one classified."""
+    for key in ("gallery/letter/l1.png", "gallery/invoice/i1.png"):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=draw_page(key.split("/")[1]))
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="classified/letter/old.png",
+        Body=draw_page("letter", 3),
+        Metadata=routed_metadata(),
+    )
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="review/letter/close call.png",
+        Body=draw_page("letter", 4),
+        Metadata=routed_metadata(),
+    )
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="unclassified/scans/a+b.png",
+        Body=draw_page("invoice", 5),
+        Metadata=routed_metadata(""),
+    )
+    return s3
+
+
+@pytest.fixture
+def client(bucket):
+    store = ObjectStore(BUCKET, bucket)
+    reviewer = Reviewer(store, who="alice", page_size=10)
+    app = create_app(reviewer, Thumbnails(store), token=TOKEN, bucket=BUCKET)
+    return app.test_client()
+
+
+def etag_of(s3, key: str) -> str:
+    return s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
+
+
+def act(client, key: str, etag: str, do: str, **extra: str):
+    form = {"token": TOKEN, "key": key, "etag": etag, "do": do, "page": "1", **extra}
+    return client.post("/act", data=form)
+
+
+def notice(client, response) -> str:
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    found = re.search(r'<p class="notice (\w+)"[^>]*>(.*?)</p>', page, re.S)
+    assert found, page
+    return f"{found.group(1)}: {unescape(found.group(2))}"
+
+
+def test_the_page_lists_unclassified_and_review_newest_first_with_the_automation_attributes(client):
+    page = client.get("/").get_data(as_text=True)
+
+    listed = re.findall(r'<form class="row"[^>]*data-key="([^"]*)"', page)
+    assert listed == ["unclassified/scans/a+b.png", "review/letter/close call.png"]
+    assert 'data-action="route" data-label="letter"' in page
+    assert 'data-action="gallery" data-label="invoice"' in page
+    assert "distance 0.4100" in page and "distance 0.4500" in page
+    assert f'name="token" value="{TOKEN}"' in page
+
+
+class Listing:
+    """A store that lists objects with chosen times (S3's LastModified has one-second resolution)."""
+
+    bucket = BUCKET
+
+    def __init__(self, ages: dict[str, int]) -> None:
+        now = datetime(2026, 12, 2, tzinfo=UTC)
+        self.items = [Listed(key, now - timedelta(minutes=age)) for key, age in ages.items()]
+
+    def list_objects(self, prefix):
+        return [item for item in self.items if item.key.startswith(prefix)]
+
+    def head(self, key):
+        return StoredObject(key=key, etag='"e"', size=1, metadata=routed_metadata())
+
+    def list_folders(self, prefix):
+        return ["letter"]
+
+
+def test_rows_are_newest_first_across_prefixes_and_paged():
+    store = Listing(
+        {"review/letter/b.png": 1, "unclassified/a.png": 3, "review/form/c.png": 2, "unclassified/": 0}
+    )
+    reviewer = Reviewer(store, who="a", page_size=2)  # type: ignore[arg-type]
+
+    first, second = reviewer.listing(1), reviewer.listing(2)
+
+    assert [r.key for r in first.rows] == ["review/letter/b.png", "review/form/c.png"]
+    assert [r.key for r in second.rows] == ["unclassified/a.png"]
+    assert (first.pages, first.total, reviewer.listing(9).page) == (2, 3, 2)
+
+
+def test_include_lists_a_class_to_audit(bucket):
+    store = ObjectStore(BUCKET, bucket)
+    app = create_app(Reviewer(store, who="a", includes=["classified/letter"]), Thumbnails(store), token=TOKEN)
+
+    page = app.test_client().get("/").get_data(as_text=True)
+
+    assert 'data-key="classified/letter/old.png"' in page
+
+
+@pytest.mark.parametrize("prefix", ["inbox/", "gallery/", "classified/a/b/", "index/"])
+def test_include_accepts_only_classified_prefixes(prefix):
+    with pytest.raises(ValueError, match="classified/<label>/"):
+        check_includes([prefix])
+
+
+def test_a_post_without_the_token_is_refused_and_moves_nothing(client, bucket):
+    key = "unclassified/scans/a+b.png"
+    for token in ("", "guessed"):
+        response = client.post(
+            "/act", data={"token": token, "key": key, "etag": etag_of(bucket, key), "do": "route:letter"}
+        )
+        assert response.status_code == 403
+    assert keys(bucket, "classified/") == ["classified/letter/old.png"]
+    assert keys(bucket, "unclassified/") == [key]
+
+
+def test_a_request_for_another_host_name_is_refused(client):
+    # a DNS-rebinding page reaches 127.0.0.1 under its own host name
+    assert client.get("/", headers={"Host": "attacker.example:8765"}).status_code == 400
+
+
+def test_route_moves_the_document_with_label_reviewer_and_candidates(client, bucket):
+    key = "unclassified/scans/a+b.png"
+
+    response = act(client, key, etag_of(bucket, key), "route:invoice")
+
+    assert response.status_code == 303
+    assert notice(client, response).startswith(
+        "done: unclassified/scans/a+b.png: moved to classified/invoice/"
+    )
+    assert keys(bucket, "unclassified/") == []
+    moved = bucket.head_object(Bucket=BUCKET, Key="classified/invoice/scans/a+b.png")["Metadata"]
+    assert moved["docclass-label"] == "invoice"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ alice", moved["docclass-reviewed"])
+    assert [c.label for c in parse_candidates(moved)] == ["letter", "invoice"]
+    assert moved["source"] == "scanner-3"
+
+
+def test_a_typed_label_with_also_gallery_does_both(client, bucket):
+    key = "review/letter/close call.png"
+
+    response = act(client, key, etag_of(bucket, key), "route:", label="memo", also_gallery="1")
+
+    assert notice(client, response).startswith("done:")
+    assert keys(bucket, "gallery/memo/") == ["gallery/memo/close call.png"]
+    assert keys(bucket, "classified/memo/") == ["classified/memo/close call.png"]
+    assert keys(bucket, "review/") == []
+    example = bucket.head_object(Bucket=BUCKET, Key="gallery/memo/close call.png")["Metadata"]
+    assert "docclass-label" not in example and example["docclass-reviewed-from"] == key
+
+
+def test_add_to_gallery_copies_and_leaves_the_document(client, bucket):
+    key = "unclassified/scans/a+b.png"
+
+    act(client, key, etag_of(bucket, key), "gallery:invoice")
+
+    assert keys(bucket, "gallery/invoice/") == ["gallery/invoice/i1.png", "gallery/invoice/scans/a+b.png"]
+    assert keys(bucket, "unclassified/") == [key]
+
+
+@pytest.mark.parametrize(
+    ("key", "label"),
+    [
+        ("classified/letter/old.png", "invoice"),  # not under a listed prefix (no --include)
+        ("gallery/letter/l1.png", "invoice"),
+        ("unclassified/scans/a+b.png", "../index"),
+        ("unclassified/scans/a+b.png", "a/b"),
+    ],
+)
+def test_actions_touch_only_the_listed_prefixes_with_valid_labels(client, bucket, key, label):
+    before = {p: keys(bucket, p) for p in ("classified/", "gallery/", "unclassified/", "review/")}
+
+    response = act(client, key, etag_of(bucket, key), "route:", label=label)
+
+    assert notice(client, response).startswith("refused:")
+    assert {p: keys(bucket, p) for p in before} == before
+
+
+def test_a_document_changed_since_the_page_was_drawn_is_refused(client, bucket):
+    key = "unclassified/scans/a+b.png"
+    shown = etag_of(bucket, key)
+    bucket.put_object(Bucket=BUCKET, Key=key, Body=draw_page("form", 9))  # replaced meanwhile
+
+    response = act(client, key, shown, "route:letter")
+
+    assert "has changed since the page was loaded" in notice(client, response)
+    assert keys(bucket, "classified/") == ["classified/letter/old.png"]
+    assert keys(bucket, "unclassified/") == [key]
+
+
+def test_a_taken_name_is_never_overwritten(client, bucket):
+    # given another document already at the destination name
+    key = "review/letter/close call.png"
+    held = bucket.put_object(Bucket=BUCKET, Key="classified/letter/close call.png", Body=b"another")["ETag"]
+
+    act(client, key, etag_of(bucket, key), "route:letter")
+
+    assert etag_of(bucket, "classified/letter/close call.png") == held
+    [renamed] = [k for k in keys(bucket, "classified/letter/") if "~" in k]
+    assert renamed.startswith("classified/letter/close call~")
+    assert keys(bucket, "review/") == []
+
+
+def test_keys_and_labels_are_escaped(client, bucket):
+    bucket.put_object(Bucket=BUCKET, Key=XSS_KEY, Body=draw_page("form", 1), Metadata=routed_metadata(""))
+
+    page = client.get("/").get_data(as_text=True)
+
+    assert "<img src=x onerror" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    response = client.get("/")
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_thumbnails_are_jpegs_of_listed_keys_only_and_cached(bucket):
+    store = ObjectStore(BUCKET, bucket)
+    thumbnails = Thumbnails(store)
+    client = create_app(Reviewer(store, who="a"), thumbnails, token=TOKEN).test_client()
+    key = "unclassified/scans/a+b.png"
+    url = f"/thumb?key={key.replace('+', '%2B')}&etag={etag_of(bucket, key).strip(chr(34))}"
+
+    first, second = client.get(url), client.get(url)
+
+    assert first.status_code == 200 and first.mimetype == "image/jpeg"
+    assert first.data[:3] == b"\xff\xd8\xff" and second.data == first.data
+    assert thumbnails.renders == 1
+    assert client.get("/thumb?key=classified/letter/old.png").status_code == 404
+    bucket.put_object(Bucket=BUCKET, Key="index/pointer.json", Body=b"{}")
+    assert client.get("/thumb?key=index/pointer.json").status_code == 404
+
+
+def test_the_command_warns_off_loopback_and_refuses_an_include_outside_classified(capsys):
+    from docclass_local.cli import main
+
+    code = main(["review", "--host", "0.0.0.0", "--include", "inbox/", "--bucket", "b"])
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "warning: listening on 0.0.0.0" in err
+    assert "docclass review: error: --include inbox/: give classified/<label>/" in err
+
+
+def test_the_server_answers_only_to_loopback_names_unless_told():
+    from docclass_local.review.server import trusted_hosts
+
+    assert trusted_hosts("127.0.0.1") == ["127.0.0.1", "localhost"]
+    assert trusted_hosts("review.lan") == ["127.0.0.1", "localhost", "review.lan"]
+    assert trusted_hosts("0.0.0.0") is None  # a wildcard bind: the name colleagues use is unknown
+
+
+def test_without_example_keys_a_candidate_shows_its_labels_newest_example(bucket):
+    # given a document whose docclass-candidate-examples was left out (S3's 2 KB of metadata)
+    metadata = {k: v for k, v in routed_metadata().items() if k != "docclass-candidate-examples"}
+    bucket.put_object(Bucket=BUCKET, Key="unclassified/long.png", Body=b"x", Metadata=metadata)
+    store = ObjectStore(BUCKET, bucket)
+
+    [row] = [r for r in Reviewer(store, who="a").listing().rows if r.key == "unclassified/long.png"]
+
+    assert [c.example for c in row.candidates] == ["gallery/letter/l1.png", "gallery/invoice/i1.png"]
+
+
+def test_a_pdf_thumbnail_is_its_first_page(bucket):
+    from PIL import Image
+
+    from conftest import draw_document
+
+    bucket.put_object(Bucket=BUCKET, Key="unclassified/packet.pdf", Body=draw_document(["letter", "invoice"]))
+
+    data = Thumbnails(ObjectStore(BUCKET, bucket)).get("unclassified/packet.pdf")
+
+    assert data is not None
+    with Image.open(io.BytesIO(data)) as thumbnail:
+        assert thumbnail.format == "JPEG" and max(thumbnail.size) == 220
