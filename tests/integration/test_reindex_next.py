@@ -35,7 +35,9 @@ def reindex(stack: LocalStack, *extra: str) -> int:
 def test_the_next_models_index_is_built_by_reindex_and_kept_by_every_later_change():
     # given a stack preparing a switch to 256 dimensions, whose next index does not exist yet
     # (the gallery was indexed before NextEmbeddingModelId was set)
-    parameters = {"NextEmbeddingModelId": MODEL_ID, "NextEmbeddingDimension": "256"}
+    # (template.yaml accepts only Bedrock model ids; the local stand-in embeds for any of them, under
+    # its own model id)
+    parameters = {"NextEmbeddingModelId": "amazon.titan-embed-image-v1", "NextEmbeddingDimension": "256"}
     with LocalStack(port=None, **QUICK_STACK, bucket="docclass-next", parameters=parameters) as stack:
         s3 = stack.client("s3")
         for key in GALLERY:

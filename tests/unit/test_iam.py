@@ -13,14 +13,26 @@ function's own queue only, the KMS key only when it is set.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import policies as pol
 import pytest
 from iam_calls import Call
-from iam_check import Grant, _function_statements, _text, needs, problems
+from iam_check import (
+    Grant,
+    Need,
+    _allowed_with_the_model_of,
+    _function_statements,
+    _profile_of,
+    _template,
+    _text,
+    needs,
+    problems,
+)
 
-from docclass_local.template import load_template, transformed_resources
+from docclass import models
+from docclass_local.template import transformed_resources
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +116,24 @@ def resources() -> dict[str, Any]:
                 )
             },
         ),
+        (
+            Call(
+                "F",
+                "bedrock-runtime",
+                "InvokeModel",
+                (("modelId", "global.cohere.embed-v4:0"),),
+                "eu-west-1",
+                "b",
+                None,
+            ),
+            {
+                (
+                    "bedrock:InvokeModel",
+                    "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/global.cohere.embed-v4:0",
+                ),
+                ("bedrock:InvokeModel", "arn:aws:bedrock:eu-west-1::foundation-model/cohere.embed-v4:0"),
+            },
+        ),
     ],
 )
 def test_each_call_needs_the_actions_the_s3_and_bedrock_docs_name(
@@ -112,6 +142,31 @@ def test_each_call_needs_the_actions_the_s3_and_bedrock_docs_name(
     # Given a recorded call on the function's bucket ("b", written "B" for its ARN here)
     # When mapping it to IAM authorisations, then they are the documented ones
     assert {(n.action, n.resource) for n in needs(call, "B", call.region)} == expected
+
+
+@pytest.mark.parametrize(
+    ("model_id", "allowed"),
+    [
+        ("global.cohere.embed-v4:0", True),
+        ("us.amazon.nova-2-multimodal-embeddings-v1:0", True),
+        ("cohere.embed-v4:0", True),
+        ("amazon.titan-embed-text-v2:0", False),  # not an id the template accepts
+    ],
+)
+def test_a_call_on_another_model_is_checked_against_the_stack_deployed_with_that_model(
+    resources: dict[str, Any], model_id: str, allowed: bool
+) -> None:
+    # Given a call a test made on the local stack run with this model, in another region
+    call = Call(
+        "ClassifyFunction", "bedrock-runtime", "InvokeModel", (("modelId", model_id),), "eu-west-1", "b", None
+    )
+    # Then every authorisation it needs is allowed by that deployment, or none is for a foreign id
+    results = {_allowed_with_the_model_of(resources, call, need) for need in needs(call, "B", call.region)}
+    assert results == {allowed}
+    # And the profile's model is not allowed without the profile (the need's condition key)
+    if _profile_of(model_id):
+        [_, through] = needs(call, "B", call.region)
+        assert not _allowed_with_the_model_of(resources, call, Need(through.action, through.resource))
 
 
 def test_a_listing_needs_list_bucket_with_its_prefix_as_condition_key() -> None:
@@ -279,6 +334,27 @@ def _wildcard_resource(resource: Any) -> bool:
     return False
 
 
+def _in_any_region_only_through_one_profile(statement: dict[str, Any]) -> bool:
+    """InvokeModel on one foundation model in whichever region, allowed only when the request comes
+    through one named inference profile: a cross-region profile routes to regions of its own choice
+    (AWS lists them per profile and adds more), and names the profile in bedrock:InferenceProfileArn
+    when the foundation model is evaluated (geographic-cross-region-inference.html)."""
+    condition = statement.get("Condition", {})
+    if pol.actions(statement) != ["bedrock:InvokeModel"] or list(condition) != ["StringEquals"]:
+        return False
+    if list(condition["StringEquals"]) != ["bedrock:InferenceProfileArn"]:
+        return False
+    profile = _text(condition["StringEquals"]["bedrock:InferenceProfileArn"])
+    if pol.has_wildcard(profile) or not re.fullmatch(
+        r"arn:aws:bedrock:[a-z0-9-]+:[0-9]{12}:inference-profile/.+", profile
+    ):
+        return False
+    return all(
+        re.fullmatch(r"arn:aws:bedrock:\*::foundation-model/[^*?]+", _text(resource))
+        for resource in pol.as_list(statement["Resource"])
+    )
+
+
 def test_no_iam_statement_allows_a_wildcard_beyond_what_aws_requires(resources: dict[str, Any]) -> None:
     # Given every statement of every identity policy (roles' inline policies, IAM policies and managed
     # policies in the stack) and of every resource policy (bucket and queue policies)
@@ -304,8 +380,9 @@ def test_no_iam_statement_allows_a_wildcard_beyond_what_aws_requires(resources: 
             if pol.has_wildcard(action) and action not in WILDCARD_ACTIONS_ALLOWED:
                 problems.append(f"{sid}: wildcard action {action!r}")
         # And Resource "*" (or an ARN open in account, region or service) names only actions that
-        # accept no other resource
-        if any(_wildcard_resource(r) for r in pol.as_list(statement.get("Resource", []))):
+        # accept no other resource, but for one foundation model reached only through one profile
+        named = pol.as_list(statement.get("Resource", []))
+        if any(map(_wildcard_resource, named)) and not _in_any_region_only_through_one_profile(statement):
             for action in actions:
                 if action not in STAR_RESOURCE_ALLOWED:
                     problems.append(f"{sid}: {action!r} on every resource ({statement['Resource']!r})")
@@ -329,51 +406,207 @@ def test_roles_attach_no_aws_managed_policy_this_test_cannot_read(resources: dic
             )
 
 
-def test_bedrock_invoke_model_is_granted_only_on_the_embedding_model(resources: dict[str, Any]) -> None:
-    # Given every Allow statement whose actions cover any Bedrock action (bedrock:* would count)
-    bedrock = [
-        (owner, statement)
-        for owner, _, statement in pol.identity_policies(resources)
-        if statement["Effect"] == "Allow"
-        and (
-            pol.grants(pol.actions(statement), "bedrock:InvokeModel")
-            or any(action.lower().startswith("bedrock:") for action in pol.actions(statement))
-        )
-    ]
-    assert bedrock, "no role may call Bedrock: the functions could not embed"
+# ------------------------------------------------------------------------------------------------
+# Bedrock: exactly the chosen model, by its id or through its inference profile
+# ------------------------------------------------------------------------------------------------
 
-    model = "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${%s}"
-    for owner, statement in bedrock:
-        # Then each grants InvokeModel only, named exactly
-        assert pol.actions(statement) == ["bedrock:InvokeModel"], (owner, statement)
-        # On the one foundation model that the EmbeddingModelId parameter names, in this region; and
-        # GalleryFunction on the NextEmbeddingModelId while a switch is prepared (see below)
-        resources = pol.as_list(statement["Resource"])
-        assert resources == [{"Fn::Sub": model % "EmbeddingModelId"}] or (
-            owner == "GalleryNextModelPolicy" and resources == [{"Fn::Sub": model % "NextEmbeddingModelId"}]
-        ), (owner, statement)
+INVOKE = "bedrock:InvokeModel"
+REGION = pol.PSEUDO_PARAMETERS["AWS::Region"]
+ACCOUNT = pol.PSEUDO_PARAMETERS["AWS::AccountId"]
+ROLES = {"GalleryFunction": "GalleryFunctionRole", "ClassifyFunction": "ClassifyFunctionRole"}
+# Each family by its bare id, behind a geographic profile and behind the global one.
+MODEL_IDS = [f"{prefix}{family.model_id}" for family in models.FAMILIES for prefix in ("", "us.", "global.")]
 
 
-def test_the_next_model_is_granted_only_while_a_switch_is_prepared() -> None:
-    # Given the template as written (conditions not yet resolved)
-    template = load_template()
-    resources = template["Resources"]
-    # Then the NextEmbeddingModelId grant is a policy of its own on GalleryFunction's role, which
-    # exists only under PrepareNextModel, which holds only when that parameter is set: with it
-    # empty, the role may invoke the one live model and no other
+def _foundation_model(model_id: str, region: str = REGION) -> str:
+    return f"arn:aws:bedrock:{region}::foundation-model/{model_id}"
+
+
+def _profile(model_id: str, region: str = REGION) -> str:
+    return f"arn:aws:bedrock:{region}:{ACCOUNT}:inference-profile/{model_id}"
+
+
+def _through(profile_arn: str) -> str:
+    return json.dumps({"StringEquals": {"bedrock:InferenceProfileArn": profile_arn}}, sort_keys=True)
+
+
+def _expected_grants(model_id: str) -> set[tuple[str, str, str]]:
+    """(action, resource, condition) a role needs to embed with this EmbeddingModelId, as the Bedrock
+    user guide's cross-region inference pages write the policies: the profile in this region; its
+    foundation model in whichever destination region, only through that profile; for a global
+    profile also the foundation model's region-less ARN
+    (geographic-cross-region-inference.html, global-cross-region-inference.html)."""
+    model = models.resolve(model_id)
+    if model.profile is None:
+        return {(INVOKE, _foundation_model(model_id), "{}")}
+    base, through = model.base_model_id, _through(_profile(model_id))
+    expected = {(INVOKE, _profile(model_id), "{}"), (INVOKE, _foundation_model(base, "*"), through)}
+    if model.profile == "global":
+        expected.add((INVOKE, _foundation_model(base, ""), through))
+    return expected
+
+
+def _bedrock_grants(resources: dict[str, Any], function: str, parameters: dict[str, str]) -> set[pol.Grant]:
+    deployment = pol.Deployment(_template(), parameters)
+    return pol.allow_grants(resources, deployment, ROLES[function], "bedrock:")
+
+
+def _as_tuples(grants: set[pol.Grant]) -> set[tuple[str, str, str]]:
+    return {(g.action, g.resource, g.condition) for g in grants}
+
+
+def _allowed(grants: set[pol.Grant], resource: str, profile: str | None = None) -> bool:
+    """Whether a role with these grants may InvokeModel on the resource; profile: the inference
+    profile the request went through (Bedrock's bedrock:InferenceProfileArn), None for a direct call."""
+    context = {"bedrock:InferenceProfileArn": profile} if profile else {}
+    return any(grant.allows(INVOKE, resource, context) for grant in grants)
+
+
+@pytest.mark.parametrize("function", sorted(ROLES))
+@pytest.mark.parametrize("model_id", MODEL_IDS)
+def test_each_function_may_invoke_exactly_the_chosen_model(
+    resources: dict[str, Any], function: str, model_id: str
+) -> None:
+    # Given the stack deployed with this EmbeddingModelId and no switch prepared
+    grants = _bedrock_grants(resources, function, {"EmbeddingModelId": model_id})
+
+    # Then the function's Bedrock grants are exactly what invoking that model needs
+    assert _as_tuples(grants) == _expected_grants(model_id)
+
+
+@pytest.mark.parametrize("next_model_id", ["", *MODEL_IDS])
+def test_the_next_model_is_granted_to_the_gallery_only_while_a_switch_is_prepared(
+    resources: dict[str, Any], next_model_id: str
+) -> None:
+    # Given a stack whose live model is Nova behind the us. profile, preparing a switch (or not)
+    live = "us.amazon.nova-2-multimodal-embeddings-v1:0"
+    parameters = {"EmbeddingModelId": live, "NextEmbeddingModelId": next_model_id}
+
+    # When reading each function's Bedrock grants
+    gallery = _bedrock_grants(resources, "GalleryFunction", parameters)
+    classify = _bedrock_grants(resources, "ClassifyFunction", parameters)
+
+    # Then GalleryFunction may invoke the live model and, while NextEmbeddingModelId is set, the
+    # next one, exactly as the live one would be granted; ClassifyFunction only the live one
+    expected_next = _expected_grants(next_model_id) if next_model_id else set()
+    assert _as_tuples(gallery) == _expected_grants(live) | expected_next
+    assert _as_tuples(classify) == _expected_grants(live)
+
+
+@pytest.mark.parametrize("model_id", MODEL_IDS)
+def test_a_request_for_any_other_model_or_route_is_denied(resources: dict[str, Any], model_id: str) -> None:
+    # Given the grants of GalleryFunction (the wider of the two roles) for this EmbeddingModelId
+    grants = _bedrock_grants(resources, "GalleryFunction", {"EmbeddingModelId": model_id})
+    model = models.resolve(model_id)
+    base = model.base_model_id
+    others = [f.model_id for f in models.FAMILIES if f.model_id != base]
+
+    if model.profile is None:
+        # Then the model itself, here, is allowed; in another region, or another model, is not
+        assert _allowed(grants, _foundation_model(model_id))
+        assert not _allowed(grants, _foundation_model(model_id, "eu-west-1"))
+        assert not any(_allowed(grants, _foundation_model(other)) for other in others)
+        assert not _allowed(grants, _profile(f"us.{model_id}"))
+        return
+
+    # Then the profile is allowed, and its model wherever the profile routes the request
+    profile = _profile(model_id)
+    assert _allowed(grants, profile)
+    for region in ("us-east-1", "us-west-2", "eu-central-1"):
+        assert _allowed(grants, _foundation_model(base, region), profile)
+    # And a global profile reaches the region-less foundation model ARN too (whether IAM's region
+    # wildcard covers an empty region is not documented: AWS's policy for a global profile names it
+    # apart, and so does the template)
+    if model.profile == "global":
+        assert _allowed(grants, _foundation_model(base, ""), profile)
+    # And the foundation model called directly, without the profile, is denied (in any region)
+    assert not _allowed(grants, _foundation_model(base))
+    assert not _allowed(grants, _foundation_model(base, "us-west-2"))
+    assert not _allowed(grants, _foundation_model(base, ""))
+    # And another profile of the same model is denied, and so is its route to the model
+    for prefix in models.PROFILE_PREFIXES:
+        if prefix != model.profile:
+            other_profile = _profile(f"{prefix}.{base}")
+            assert not _allowed(grants, other_profile)
+            assert not _allowed(grants, _foundation_model(base, "us-west-2"), other_profile)
+    # And the same profile in another region or account is denied
+    assert not _allowed(grants, _profile(model_id, "eu-west-1"))
+    assert not _allowed(grants, profile.replace(ACCOUNT, "210987654321"))
+    # And another model is denied, even through this profile or one of its own
+    for other in others:
+        assert not _allowed(grants, _foundation_model(other, "us-west-2"), profile)
+        assert not _allowed(grants, _profile(f"{model.profile}.{other}"))
+
+
+def _broader_than_one_model(grant: pol.Grant) -> str | None:
+    """Why a Bedrock grant reaches further than one model or one profile (None if it does not)."""
+    if grant.action != INVOKE:
+        return f"action {grant.action!r}: only bedrock:InvokeModel is needed"
+    match = re.fullmatch(
+        r"arn:aws:bedrock:([^:]*):([^:]*):(foundation-model|inference-profile)/(.+)", grant.resource
+    )
+    if match is None:
+        return f"resource {grant.resource!r} is neither a foundation model nor an inference profile"
+    region, account, kind, name = match.groups()
+    if pol.has_wildcard(name) or name not in models.supported_model_ids():
+        return f"{kind} {name!r} is not one model id"
+    if kind == "inference-profile" and (region, account) != (REGION, ACCOUNT):
+        return f"a profile of region {region!r} and account {account!r}, not this stack's"
+    if kind == "foundation-model" and account:
+        return f"a foundation model ARN with the account {account!r}"
+    if kind == "foundation-model" and region != REGION:
+        # another region (or any, or none) only through one profile of this stack
+        condition = json.loads(grant.condition)
+        if condition != json.loads(_through(_profile(f"{_condition_prefix(condition)}.{name}"))):
+            return f"the foundation model in region {region!r} without the one profile's condition"
+    elif grant.condition != "{}":
+        return f"an unexpected condition {grant.condition}"
+    return None
+
+
+def _condition_prefix(condition: dict[str, Any]) -> str:
+    """The profile prefix a bedrock:InferenceProfileArn condition names ("" if it names none)."""
+    arn = str(condition.get("StringEquals", {}).get("bedrock:InferenceProfileArn", ""))
+    return arn.rpartition("/")[2].partition(".")[0] if "/" in arn else ""
+
+
+def test_no_parameter_value_grants_more_than_one_model(resources: dict[str, Any]) -> None:
+    # Given every model id the template accepts, as the live model and as the next one
+    deployments = [{"EmbeddingModelId": m} for m in models.supported_model_ids()]
+    deployments += [{"NextEmbeddingModelId": m} for m in models.supported_model_ids()]
+
+    # When reading each function's Bedrock grants in each deployment
+    problems = set()
+    for parameters in deployments:
+        for function in ROLES:
+            for grant in _bedrock_grants(resources, function, parameters):
+                # Then none is a wildcard model or profile (foundation-model/*, inference-profile/*,
+                # "*"), another action, or a model in another region outside its profile
+                why = _broader_than_one_model(grant)
+                if why:
+                    problems.add(f"{function} {grant.owner}/{grant.sid} with {parameters}: {why}")
+    assert sorted(problems) == []
+
+
+def test_functions_start_only_once_their_model_policies_exist(resources: dict[str, Any]) -> None:
+    # Given the policies that grant Bedrock actions (each behind a condition on the model id)
     granting = {
-        name: resource
-        for name, resource in resources.items()
-        if "NextEmbeddingModelId" in json.dumps(resource.get("Properties", {}).get("PolicyDocument", {}))
+        owner
+        for owner, _, statement in pol.identity_policies(resources)
+        if any(a.lower().startswith("bedrock:") for a in pol.actions(statement))
     }
-    assert list(granting) == ["GalleryNextModelPolicy"]
-    policy = granting["GalleryNextModelPolicy"]
-    assert policy["Condition"] == "PrepareNextModel"
-    assert policy["Properties"]["Roles"] == [{"Ref": "GalleryFunctionRole"}]
-    assert template["Conditions"]["PrepareNextModel"] == {
-        "Fn::Not": [{"Fn::Equals": [{"Ref": "NextEmbeddingModelId"}, ""]}]
+    assert granting and all("Condition" in resources[name] for name in granting)
+
+    # Then a no-op resource refers to each one behind that policy's own condition
+    waiter = resources["ModelPoliciesAttached"]
+    references = {json.dumps(reference, sort_keys=True) for reference in waiter["Metadata"]["Policies"]}
+    assert references == {
+        json.dumps({"Fn::If": [resources[name]["Condition"], {"Ref": name}, ""]}, sort_keys=True)
+        for name in granting
     }
-    assert template["Parameters"]["NextEmbeddingModelId"]["Default"] == ""
+    # And each function depends on it, so none runs before it may invoke its model
+    for function in ROLES:
+        assert "ModelPoliciesAttached" in pol.as_list(resources[function].get("DependsOn", [])), function
 
 
 # ------------------------------------------------------------------------------------------------

@@ -22,7 +22,11 @@ def test_overrides_reach_the_functions_environment():
         ({"MaxPages": "101"}, "above its MaxValue 100"),
         ({"MaxPages": "many"}, "is not a number"),
         ({"MaxDistance": "3"}, "empty, or a number from 0 to 2"),
-        ({"EmbeddingDimension": "512"}, "allowed values: 256, 384, 1024"),
+        ({"EmbeddingDimension": "2048"}, "allowed values: 256, 384, 512, 1024, 1536, 3072"),
+        (
+            {"EmbeddingModelId": "amazon.titan-embed-text-v2:0"},
+            "allowed values: amazon.titan-embed-image-v1, ",
+        ),
     ],
 )
 def test_a_value_the_template_forbids_is_refused_with_the_reason(overrides, message):
