@@ -19,10 +19,12 @@ from typing import Any
 
 from flask import Flask, Response, abort, redirect, render_template, request, url_for
 
+from docclass.errors import DocclassError
 from docclass_local.review.documents import ACTIONS, Refused, Reviewer
 from docclass_local.review.thumbnails import Thumbnails
 
 MAX_NOTICES = 100
+MAX_PAGE = 10_000  # a thumbnail's page number, as a gallery page id can name it
 
 
 def create_app(
@@ -79,6 +81,8 @@ def create_app(
             result = ("done", reviewer.act(action, key, etag, label))
         except Refused as exc:
             result = ("refused", str(exc))
+        except DocclassError as exc:  # Reviewer.act words S3's refusals itself; this is a backstop
+            result = ("refused", f"{key}: {exc} (reload the page to see what was done)")
         page = request.form.get("page", "1")
         row = request.form.get("row", "")
         return redirect(
@@ -93,16 +97,22 @@ def create_app(
 
     @app.get("/thumb")
     def thumb() -> Response:
-        key = request.args.get("key", "")
-        if not reviewer.may_read(key):
+        key, etag = request.args.get("key", ""), request.args.get("etag", "")
+        page = request.args.get("page", "1")
+        if not reviewer.may_read(key) or not page.isdigit() or not 1 <= int(page) <= MAX_PAGE:
             abort(404)
-        data = thumbnails.get(key, request.args.get("etag", ""))
+        data = thumbnails.get(key, etag, int(page))
         if data is None:
             abort(404)
         response = Response(data, mimetype="image/jpeg")
-        # The URL names the ETag: the same URL is the same picture.
-        response.headers["Cache-Control"] = "private, max-age=3600"
+        # A URL that names the ETag is always the same picture; one without it may change.
+        response.headers["Cache-Control"] = "private, max-age=3600" if etag else "no-cache"
         return response
+
+    @app.errorhandler(DocclassError)
+    def storage_error(exc: DocclassError) -> tuple[str, int, dict[str, str]]:
+        # Listing or reading the bucket failed (access denied, a timeout): say so, not a bare 500.
+        return f"docclass review: S3 refused: {exc}\n", 502, {"Content-Type": "text/plain; charset=utf-8"}
 
     @app.after_request
     def headers(response: Response) -> Response:
