@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask, Response, abort, redirect, render_template, request, url_for
+from werkzeug.exceptions import SecurityError
 
 from docclass.errors import DocclassError
 from docclass_local.review.documents import ACTIONS, Refused, Reviewer
@@ -37,7 +38,10 @@ def create_app(
 ) -> Flask:
     """The review app over reviewer's bucket; token: the POST token (random when None)."""
     app = Flask(__name__)
-    app.config["TRUSTED_HOSTS"] = list(trusted_hosts)
+    hosts = list(trusted_hosts)
+    if not hosts:  # Werkzeug reads an empty list as "any host"
+        raise ValueError("create_app: trusted_hosts is empty; name at least one host")
+    app.config["TRUSTED_HOSTS"] = hosts
     secret = token or secrets.token_urlsafe(32)
     notices: OrderedDict[str, tuple[str, str]] = OrderedDict()
     lock = threading.Lock()
@@ -108,6 +112,12 @@ def create_app(
         # A URL that names the ETag is always the same picture; one without it may change.
         response.headers["Cache-Control"] = "private, max-age=3600" if etag else "no-cache"
         return response
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(exc: SecurityError) -> tuple[str, int, dict[str, str]]:
+        # Werkzeug refuses a Host not in TRUSTED_HOSTS with this error: say how to allow a name.
+        text = "docclass review: this host name is not one the page answers to (restart it with --trusted-host NAME)\n"
+        return text, 400, {"Content-Type": "text/plain; charset=utf-8"}
 
     @app.errorhandler(DocclassError)
     def storage_error(exc: DocclassError) -> tuple[str, int, dict[str, str]]:
