@@ -575,3 +575,40 @@ def test_a_routed_copy_keeps_within_s3s_2_kb_of_metadata(client, bucket):
     moved = bucket.head_object(Bucket=BUCKET, Key="classified/letter/full.png")["Metadata"]
     assert metadata_size(moved) <= MAX_USER_METADATA_BYTES
     assert "docclass-candidate-examples" not in moved and moved["note"] == metadata["note"]
+
+
+def test_the_command_passes_trusted_host_names_to_the_server(bucket, monkeypatch):
+    from types import SimpleNamespace
+
+    from docclass_local import cli, target
+    from docclass_local.review import server
+
+    built = {}
+
+    class Stub:
+        def __init__(self, store, **kwargs):
+            built.update(kwargs)
+            self.url = "http://127.0.0.1:0/"
+
+        def serve_forever(self):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(server, "ReviewServer", Stub)
+    monkeypatch.setattr(
+        target, "resolve_target", lambda args: SimpleNamespace(bucket=BUCKET, s3=bucket, description="test")
+    )
+    code = cli.main(
+        [
+            "review",
+            "--host",
+            "0.0.0.0",
+            "--trusted-host",
+            "review.lan",
+            "--endpoint-url",
+            "http://x",
+            "--bucket",
+            BUCKET,
+        ]
+    )
+
+    assert code == 0 and built["trusted"] == ["review.lan"] and built["host"] == "0.0.0.0"
