@@ -436,6 +436,7 @@ def _review(args: argparse.Namespace) -> int:
         includes=includes,
         host=args.host,
         port=args.port,
+        trusted=args.trusted_host,
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per thumbnail request
     _print(f"docclass review: {target.description}: open {server.url}  (Ctrl-C stops)")
@@ -719,6 +720,13 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--port", type=int, default=8765, help="the page's port (default 8765)")
     review.add_argument(
         "--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1; others warn)"
+    )
+    review.add_argument(
+        "--trusted-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this host name (repeatable); any other Host is refused",
     )
     review.add_argument(
         "--include",

@@ -35,6 +35,7 @@ INBOX = {
     "batch/invoice 1.png": ("invoice", 100),
     "batch/form 1.png": ("form", 100),
     "batch/letter 2.png": ("letter", 101),
+    "batch/invoice 2.png": ("invoice", 101),
 }
 
 
@@ -200,3 +201,24 @@ def test_a_document_moved_after_the_page_was_loaded_is_refused_and_kept(page, st
     assert "has moved or was deleted since the page was loaded: nothing done" in notice(page)
     assert keys(s3, "classified/elsewhere/") == ["classified/elsewhere/letter 2.png"]
     assert [k for k in keys(s3, "") if k.endswith("letter 2.png")] == ["classified/elsewhere/letter 2.png"]
+
+
+def test_a_held_enter_key_posts_once(page, stack):
+    s3 = stack.client("s3")
+    key = routed(s3, "batch/invoice 2.png")
+    first = row(page, key).locator("li.candidate").first.get_attribute("data-label")
+    index = page.locator("form.row").evaluate_all("rows => rows.map(r => r.dataset.key)").index(key)
+    posts: list[str] = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+
+    for _ in range(index):
+        page.keyboard.press("ArrowDown")
+    page.keyboard.press("1")
+    for _ in range(4):  # a held key: the first keydown, then repeats
+        page.keyboard.down("Enter")
+    page.keyboard.up("Enter")
+    page.locator("#notice").wait_for()
+
+    assert len(posts) == 1
+    assert f"moved to classified/{first}/batch/invoice 2.png" in notice(page)
+    assert keys(s3, f"classified/{first}/batch/invoice 2") == [f"classified/{first}/batch/invoice 2.png"]

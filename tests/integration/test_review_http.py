@@ -4,6 +4,7 @@ touch, escaping, conditional moves and thumbnails. The browser tests are in test
 from __future__ import annotations
 
 import io
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
@@ -12,9 +13,10 @@ import pytest
 
 from conftest import BUCKET, draw_page
 from docclass.decide import Candidate
-from docclass.routing import candidates_metadata, parse_candidates
+from docclass.errors import StorageError
+from docclass.routing import MAX_USER_METADATA_BYTES, candidates_metadata, metadata_size, parse_candidates
 from docclass.store import Listed, ObjectStore, StoredObject
-from docclass_local.review import Reviewer, Thumbnails, create_app
+from docclass_local.review import Refused, Reviewer, Thumbnails, create_app
 from docclass_local.review.documents import check_includes
 
 TOKEN = "test-token"
@@ -286,7 +288,26 @@ def test_the_server_answers_only_to_loopback_names_unless_told():
 
     assert trusted_hosts("127.0.0.1") == ["127.0.0.1", "localhost"]
     assert trusted_hosts("review.lan") == ["127.0.0.1", "localhost", "review.lan"]
-    assert trusted_hosts("0.0.0.0") is None  # a wildcard bind: the name colleagues use is unknown
+    assert trusted_hosts("127.0.0.1", ["Review.lan"]) == ["127.0.0.1", "localhost", "review.lan"]
+
+
+def test_a_wildcard_bind_answers_this_machines_names_and_no_other(bucket):
+    import socket
+
+    from docclass_local.review.server import trusted_hosts
+
+    # given the page listening on every interface, with one extra name
+    hosts = trusted_hosts("0.0.0.0", ["review.lan"])
+    store = ObjectStore(BUCKET, bucket)
+    client = create_app(
+        Reviewer(store, who="a"), Thumbnails(store), token=TOKEN, trusted_hosts=hosts
+    ).test_client()
+
+    # then a rebinding page's name is refused; the machine's own names and the extra one answer
+    refused = client.get("/", headers={"Host": "attacker.example:8765"})
+    assert refused.status_code == 400 and "--trusted-host NAME" in refused.get_data(as_text=True)
+    for name in ("localhost:8765", f"{socket.gethostname().lower()}:8765", "review.lan"):
+        assert client.get("/", headers={"Host": name}).status_code == 200, name
 
 
 def test_without_example_keys_a_candidate_shows_its_labels_newest_example(bucket):
@@ -312,3 +333,282 @@ def test_a_pdf_thumbnail_is_its_first_page(bucket):
     assert data is not None
     with Image.open(io.BytesIO(data)) as thumbnail:
         assert thumbnail.format == "JPEG" and max(thumbnail.size) == 220
+
+
+def test_pdf_thumbnails_leave_nothing_in_the_pdf_sandbox(bucket):
+    from conftest import draw_document
+    from docclass.pdf_sandbox import SANDBOX
+
+    # given three PDFs under review
+    for n in range(3):
+        bucket.put_object(Bucket=BUCKET, Key=f"unclassified/p{n}.pdf", Body=draw_document(["letter"], seed=n))
+    thumbnails = Thumbnails(ObjectStore(BUCKET, bucket))
+
+    drawn = [thumbnails.get(f"unclassified/p{n}.pdf") for n in range(3)]
+
+    # then each was drawn, and no temporary copy of any is left behind
+    assert all(data is not None for data in drawn)
+    assert SANDBOX._dir is not None and os.listdir(SANDBOX._dir) == []
+
+
+class Recording(ObjectStore):
+    """ObjectStore that counts listings and can make chosen calls fail or race, as S3 would."""
+
+    def __init__(self, bucket: str, s3) -> None:
+        super().__init__(BUCKET, s3)
+        self.s3 = s3
+        self.lists = 0
+        self.copy_fails_to = ""  # a copy to a key starting with this raises StorageError
+        self.moved_after_copy = ""  # after a copy, this key is moved elsewhere by "another tab"
+        self.list_fails = False
+
+    def list_objects(self, prefix):
+        self.lists += 1
+        if self.list_fails:
+            raise StorageError(f"s3 list {prefix}: AccessDenied")
+        return super().list_objects(prefix)
+
+    def copy(self, source_key, destination_key, **kwargs):
+        if self.copy_fails_to and destination_key.startswith(self.copy_fails_to):
+            raise StorageError(f"s3 copy {source_key}: AccessDenied")
+        super().copy(source_key, destination_key, **kwargs)
+        if self.moved_after_copy:
+            elsewhere = "classified/elsewhere/" + self.moved_after_copy.rsplit("/", 1)[1]
+            self.s3.copy_object(
+                Bucket=BUCKET, Key=elsewhere, CopySource={"Bucket": BUCKET, "Key": self.moved_after_copy}
+            )
+            self.s3.delete_object(Bucket=BUCKET, Key=self.moved_after_copy)
+
+
+def test_pressing_gallery_twice_then_both_makes_one_gallery_copy(client, bucket):
+    key = "unclassified/scans/a+b.png"
+    etag = etag_of(bucket, key)
+
+    first = notice(client, act(client, key, etag, "gallery:invoice"))
+    second = notice(client, act(client, key, etag, "gallery:invoice"))
+    both = notice(client, act(client, key, etag, "route:invoice", also_gallery="1"))
+
+    assert first.startswith("done:") and "already in the gallery as gallery/invoice/scans/a+b.png" in second
+    assert both.startswith("done:") and "moved to classified/invoice/scans/a+b.png" in both
+    assert keys(bucket, "gallery/invoice/") == ["gallery/invoice/i1.png", "gallery/invoice/scans/a+b.png"]
+    assert keys(bucket, "unclassified/") == []
+
+
+def test_the_same_bytes_already_in_the_gallery_are_not_copied_again(client, bucket):
+    # given the very document already put in the gallery by hand, at the name the page would use
+    key = "unclassified/scans/a+b.png"
+    bucket.copy_object(
+        Bucket=BUCKET, Key="gallery/invoice/scans/a+b.png", CopySource={"Bucket": BUCKET, "Key": key}
+    )
+
+    shown = notice(client, act(client, key, etag_of(bucket, key), "gallery:invoice"))
+
+    assert "already in the gallery as gallery/invoice/scans/a+b.png" in shown
+    assert keys(bucket, "gallery/invoice/") == ["gallery/invoice/i1.png", "gallery/invoice/scans/a+b.png"]
+
+
+def test_an_s3_refusal_is_a_message_saying_what_was_done_not_a_500(bucket):
+    store = Recording(BUCKET, bucket)
+    store.copy_fails_to = "classified/"
+    client = create_app(Reviewer(store, who="a"), Thumbnails(store), token=TOKEN).test_client()
+    key = "review/letter/close call.png"
+
+    response = act(client, key, etag_of(bucket, key), "route:invoice", also_gallery="1")
+
+    assert response.status_code == 303
+    shown = notice(client, response)
+    assert shown.startswith(
+        f"refused: {key}: added to the gallery as gallery/invoice/close call.png, but not moved"
+    )
+    assert "AccessDenied" in shown
+    assert keys(bucket, "review/") == [key]
+
+
+def test_a_listing_s3_refuses_is_a_502_that_says_so(bucket):
+    store = Recording(BUCKET, bucket)
+    store.list_fails = True
+    client = create_app(Reviewer(store, who="a"), Thumbnails(store), token=TOKEN).test_client()
+
+    response = client.get("/")
+
+    assert response.status_code == 502
+    assert "S3 refused: s3 list unclassified/: AccessDenied" in response.get_data(as_text=True)
+
+
+def test_a_document_moved_by_someone_else_during_the_move_is_reported_as_such(bucket):
+    key = "review/letter/close call.png"
+    store = Recording(BUCKET, bucket)
+    store.moved_after_copy = key  # another tab moves it between this copy and this delete
+    client = create_app(Reviewer(store, who="a"), Thumbnails(store), token=TOKEN).test_client()
+
+    shown = notice(client, act(client, key, etag_of(bucket, key), "route:invoice"))
+
+    assert "moved or deleted by someone else meanwhile" in shown
+    assert "newer version" not in shown
+    assert "kept at classified/invoice/close call.png" in shown
+    assert keys(bucket, "classified/invoice/") == ["classified/invoice/close call.png"]  # nothing lost
+
+
+def test_candidate_examples_are_served_by_etag_and_drawn_once(bucket):
+    store = ObjectStore(BUCKET, bucket)
+    thumbnails = Thumbnails(store)
+    client = create_app(Reviewer(store, who="a"), thumbnails, token=TOKEN).test_client()
+    example_etag = etag_of(bucket, "gallery/letter/l1.png").strip('"')
+
+    page = unescape(client.get("/").get_data(as_text=True))
+    [url] = set(re.findall(r'src="(/thumb\?key=gallery/letter/l1.png[^"]*)"', page))
+    first, second = client.get(url), client.get(url)
+
+    assert f"etag={example_etag}" in url
+    assert first.status_code == 200 and second.data == first.data
+    assert "max-age" in first.headers["Cache-Control"]
+    assert thumbnails.renders == 1
+
+
+def test_a_candidate_example_that_is_a_page_id_shows_that_page(bucket):
+    from conftest import draw_document
+
+    bucket.put_object(
+        Bucket=BUCKET, Key="gallery/letter/packet.pdf", Body=draw_document(["invoice", "letter"])
+    )
+    metadata = candidates_metadata([Candidate("letter", 0.3, "gallery/letter/packet.pdf#page=2")])
+    bucket.put_object(Bucket=BUCKET, Key="unclassified/one.png", Body=b"x", Metadata=metadata)
+    store = ObjectStore(BUCKET, bucket)
+    thumbnails = Thumbnails(store)
+    client = create_app(Reviewer(store, who="a"), thumbnails, token=TOKEN).test_client()
+
+    page = unescape(client.get("/").get_data(as_text=True))
+    [url] = re.findall(r'src="(/thumb\?key=gallery/letter/packet.pdf[^"]*)"', page)
+    shown = client.get(url)
+
+    assert "page=2" in url
+    assert shown.status_code == 200
+    assert shown.data == thumbnails.get("gallery/letter/packet.pdf", page=2)
+    assert shown.data != thumbnails.get("gallery/letter/packet.pdf", page=1)
+
+
+def test_the_listing_is_reused_for_a_few_seconds_and_dropped_by_every_action(bucket):
+    now = [100.0]
+    store = Recording(BUCKET, bucket)
+    reviewer = Reviewer(store, who="a", listing_seconds=5, monotonic=lambda: now[0])
+    client = create_app(reviewer, Thumbnails(store), token=TOKEN).test_client()
+
+    client.get("/")
+    client.get("/")
+    assert reviewer.listings == 1
+    key = "unclassified/scans/a+b.png"
+    response = act(client, key, etag_of(bucket, key), "route:letter")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert reviewer.listings == 2 and f'data-key="{key}"' not in page  # listed again after the action
+    now[0] += 6
+    client.get("/")
+    assert reviewer.listings == 3
+
+
+@pytest.mark.parametrize(
+    "candidates",
+    ["letter:0.41,not-a-pair,invoice:x,../up:0.2,memo:nan", "letter:0.41,", "%%%:0.41,letter:0.41"],
+)
+def test_malformed_candidates_leave_out_the_bad_items_not_the_page(bucket, candidates):
+    bucket.put_object(
+        Bucket=BUCKET, Key="unclassified/hand.png", Body=b"x", Metadata={"docclass-candidates": candidates}
+    )
+    store = ObjectStore(BUCKET, bucket)
+
+    response = create_app(Reviewer(store, who="a"), Thumbnails(store), token=TOKEN).test_client().get("/")
+    [row] = [r for r in Reviewer(store, who="a").listing().rows if r.key == "unclassified/hand.png"]
+
+    assert response.status_code == 200
+    assert [(c.label, c.distance) for c in row.candidates] == [("letter", 0.41)]
+
+
+def test_a_wholly_malformed_candidates_value_shows_the_row_without_candidates(bucket):
+    bucket.put_object(
+        Bucket=BUCKET, Key="unclassified/hand.png", Body=b"x", Metadata={"docclass-candidates": "garbage"}
+    )
+    store = ObjectStore(BUCKET, bucket)
+
+    page = create_app(Reviewer(store, who="a"), Thumbnails(store), token=TOKEN).test_client().get("/")
+
+    assert page.status_code == 200
+    assert 'data-key="unclassified/hand.png"' in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("label", "distance", "neighbor"),
+    [("invoice", "0.450000", "gallery/invoice/i1.png"), ("memo", None, None), ("letter", "0.123456", "n")],
+)
+def test_routing_to_another_label_describes_that_label(client, bucket, label, distance, neighbor):
+    # given a document the classifier put under letter, nearest example "n" at 0.123456
+    key = "review/letter/close call.png"
+    metadata = {**routed_metadata(), "docclass-distance": "0.123456", "docclass-neighbor": "n"}
+    bucket.put_object(Bucket=BUCKET, Key=key, Body=draw_page("letter", 4), Metadata=metadata)
+
+    act(client, key, etag_of(bucket, key), "route:", label=label)
+
+    moved = bucket.head_object(Bucket=BUCKET, Key=f"classified/{label}/close call.png")["Metadata"]
+    assert moved.get("docclass-distance") == distance
+    assert moved.get("docclass-neighbor") == neighbor
+
+
+def test_the_page_copies_only_into_classified_and_gallery(bucket):
+    store = ObjectStore(BUCKET, bucket)
+    key = "unclassified/scans/a+b.png"
+    source = store.head(key)
+    assert source is not None
+
+    with pytest.raises(Refused, match="copies only under classified/, gallery/"):
+        Reviewer(store, who="a")._copy(source, "review/letter/scans/a+b.png", {})
+    assert keys(bucket, "review/letter/scans") == []
+
+
+def test_a_routed_copy_keeps_within_s3s_2_kb_of_metadata(client, bucket):
+    # given a document whose metadata, with the review stamp added, would pass 2 KB
+    key = "unclassified/full.png"
+    metadata = {**routed_metadata(""), "docclass-candidate-examples": "gallery/letter/" + "e" * 200}
+    metadata["note"] = "n" * (MAX_USER_METADATA_BYTES - metadata_size(metadata) - 20)
+    bucket.put_object(Bucket=BUCKET, Key=key, Body=draw_page("form", 2), Metadata=metadata)
+
+    shown = notice(client, act(client, key, etag_of(bucket, key), "route:letter"))
+
+    assert shown.startswith("done:"), shown
+    moved = bucket.head_object(Bucket=BUCKET, Key="classified/letter/full.png")["Metadata"]
+    assert metadata_size(moved) <= MAX_USER_METADATA_BYTES
+    assert "docclass-candidate-examples" not in moved and moved["note"] == metadata["note"]
+
+
+def test_the_command_passes_trusted_host_names_to_the_server(bucket, monkeypatch):
+    from types import SimpleNamespace
+
+    from docclass_local import cli, target
+    from docclass_local.review import server
+
+    built = {}
+
+    class Stub:
+        def __init__(self, store, **kwargs):
+            built.update(kwargs)
+            self.url = "http://127.0.0.1:0/"
+
+        def serve_forever(self):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(server, "ReviewServer", Stub)
+    monkeypatch.setattr(
+        target, "resolve_target", lambda args: SimpleNamespace(bucket=BUCKET, s3=bucket, description="test")
+    )
+    code = cli.main(
+        [
+            "review",
+            "--host",
+            "0.0.0.0",
+            "--trusted-host",
+            "review.lan",
+            "--endpoint-url",
+            "http://x",
+            "--bucket",
+            BUCKET,
+        ]
+    )
+
+    assert code == 0 and built["trusted"] == ["review.lan"] and built["host"] == "0.0.0.0"

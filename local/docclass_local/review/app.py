@@ -18,11 +18,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask, Response, abort, redirect, render_template, request, url_for
+from werkzeug.exceptions import SecurityError
 
+from docclass.errors import DocclassError
 from docclass_local.review.documents import ACTIONS, Refused, Reviewer
 from docclass_local.review.thumbnails import Thumbnails
 
 MAX_NOTICES = 100
+MAX_PAGE = 10_000  # a thumbnail's page number, as a gallery page id can name it
 
 
 def create_app(
@@ -35,7 +38,10 @@ def create_app(
 ) -> Flask:
     """The review app over reviewer's bucket; token: the POST token (random when None)."""
     app = Flask(__name__)
-    app.config["TRUSTED_HOSTS"] = list(trusted_hosts)
+    hosts = list(trusted_hosts)
+    if not hosts:  # Werkzeug reads an empty list as "any host"
+        raise ValueError("create_app: trusted_hosts is empty; name at least one host")
+    app.config["TRUSTED_HOSTS"] = hosts
     secret = token or secrets.token_urlsafe(32)
     notices: OrderedDict[str, tuple[str, str]] = OrderedDict()
     lock = threading.Lock()
@@ -79,6 +85,8 @@ def create_app(
             result = ("done", reviewer.act(action, key, etag, label))
         except Refused as exc:
             result = ("refused", str(exc))
+        except DocclassError as exc:  # Reviewer.act words S3's refusals itself; this is a backstop
+            result = ("refused", f"{key}: {exc} (reload the page to see what was done)")
         page = request.form.get("page", "1")
         row = request.form.get("row", "")
         return redirect(
@@ -93,16 +101,28 @@ def create_app(
 
     @app.get("/thumb")
     def thumb() -> Response:
-        key = request.args.get("key", "")
-        if not reviewer.may_read(key):
+        key, etag = request.args.get("key", ""), request.args.get("etag", "")
+        page = request.args.get("page", "1")
+        if not reviewer.may_read(key) or not page.isdigit() or not 1 <= int(page) <= MAX_PAGE:
             abort(404)
-        data = thumbnails.get(key, request.args.get("etag", ""))
+        data = thumbnails.get(key, etag, int(page))
         if data is None:
             abort(404)
         response = Response(data, mimetype="image/jpeg")
-        # The URL names the ETag: the same URL is the same picture.
-        response.headers["Cache-Control"] = "private, max-age=3600"
+        # A URL that names the ETag is always the same picture; one without it may change.
+        response.headers["Cache-Control"] = "private, max-age=3600" if etag else "no-cache"
         return response
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(exc: SecurityError) -> tuple[str, int, dict[str, str]]:
+        # Werkzeug refuses a Host not in TRUSTED_HOSTS with this error: say how to allow a name.
+        text = "docclass review: this host name is not one the page answers to (restart it with --trusted-host NAME)\n"
+        return text, 400, {"Content-Type": "text/plain; charset=utf-8"}
+
+    @app.errorhandler(DocclassError)
+    def storage_error(exc: DocclassError) -> tuple[str, int, dict[str, str]]:
+        # Listing or reading the bucket failed (access denied, a timeout): say so, not a bare 500.
+        return f"docclass review: S3 refused: {exc}\n", 502, {"Content-Type": "text/plain; charset=utf-8"}
 
     @app.after_request
     def headers(response: Response) -> Response:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import struct
+import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from werkzeug.serving import make_server
@@ -15,18 +19,48 @@ from docclass_local.review.thumbnails import Thumbnails
 
 DEFAULT_PORT = 8765
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 - names of a wildcard bind, to recognise one
+# netdevice(7): SIOCGIFADDR reads an interface's IPv4 address (struct ifreq, the address at byte 20).
+_SIOCGIFADDR = 0x8915
 
 
-def trusted_hosts(host: str) -> list[str] | None:
-    """The Host names the app answers: loopback names, plus --host if given; None (any) for a
-    wildcard bind, where the host name a colleague types cannot be known."""
-    if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - only what the user asked with --host
-        return None
-    return sorted({"127.0.0.1", "localhost", host.strip("[]")})
+def trusted_hosts(host: str, extra: Iterable[str] = ()) -> list[str]:
+    """The Host names the app answers (never "any": a DNS-rebinding page would reach it under its
+    own name): the loopback names, the --host one, and each --trusted-host; for a wildcard bind,
+    also this machine's host names and interface addresses, the names a colleague can type."""
+    names = {"127.0.0.1", "localhost", *(name.strip().lower() for name in extra)}
+    if host in WILDCARDS:
+        names |= machine_names()
+    else:
+        names.add(host.strip("[]").lower())
+    # Werkzeug cannot match an IPv6 literal (it cuts each name at its first ":"): such a Host is
+    # refused; use a name. An empty list would mean "any" to Werkzeug: there are always two names.
+    return sorted(name for name in names if name and ":" not in name)
+
+
+def machine_names() -> set[str]:
+    """This machine's host names and the IPv4 addresses of its interfaces."""
+    names = {socket.gethostname(), socket.getfqdn()}
+    for name in list(names):
+        with contextlib.suppress(OSError, UnicodeError):
+            names |= {str(info[4][0]) for info in socket.getaddrinfo(name, None, socket.AF_INET)}
+    if sys.platform == "linux":
+        import fcntl  # POSIX only
+
+        for _, interface in socket.if_nameindex():
+            with (
+                contextlib.suppress(OSError),
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe,
+            ):
+                request = struct.pack("256s", interface.encode()[:15])
+                answer = fcntl.ioctl(probe.fileno(), _SIOCGIFADDR, request)
+                names.add(socket.inet_ntoa(answer[20:24]))
+    return {name.lower() for name in names if name}
 
 
 class ReviewServer:
-    """The review page on host:port (port 0: a free one) until stop(); serve_forever() or start()."""
+    """The review page on host:port (port 0: a free one) until stop(); serve_forever() or start().
+    trusted: more Host names to answer (--trusted-host), besides trusted_hosts(host)."""
 
     def __init__(
         self,
@@ -38,6 +72,7 @@ class ReviewServer:
         port: int = DEFAULT_PORT,
         token: str | None = None,
         page_size: int = 20,
+        trusted: Sequence[str] = (),
     ) -> None:
         self.reviewer = Reviewer(store, who=who, includes=includes, page_size=page_size)
         self.thumbnails = Thumbnails(store)
@@ -45,7 +80,7 @@ class ReviewServer:
             self.reviewer,
             self.thumbnails,
             token=token,
-            trusted_hosts=trusted_hosts(host),
+            trusted_hosts=trusted_hosts(host, trusted),
             bucket=store.bucket,
         )
         self._server: Any = make_server(host, port, self.app, threaded=True)
