@@ -39,7 +39,9 @@ from docclass.errors import ConfigError, EmbeddingUnavailable
 PROFILE_PREFIXES = ("us", "eu", "apac", "jp", "au", "global")
 
 NOVA_DETAIL_LEVELS = ("DOCUMENT_IMAGE", "STANDARD_IMAGE")
-NOVA_EMBEDDING_PURPOSES = ("CLASSIFICATION", "CLUSTERING", "GENERIC_INDEX", "DOCUMENT_RETRIEVAL")
+# Purposes that suit both sides of a match; the *_RETRIEVAL ones are documented for a query against
+# an index embedded with another purpose (GENERIC_INDEX), so they are not offered.
+NOVA_EMBEDDING_PURPOSES = ("CLASSIFICATION", "CLUSTERING", "GENERIC_INDEX")
 COHERE_INPUT_TYPES = ("classification", "clustering", "search_document")
 
 
