@@ -190,25 +190,27 @@ def _reindex(args: argparse.Namespace) -> int:
     target = resolve_target(args)
     parameters = target.parameters
 
-    def space(model: str) -> str:
+    def space(model: str, following: bool = False) -> str:
         # The index is kept under the model's vector space (its id without an inference profile
         # prefix, with the options that change its vectors: docclass.models.Model.vector_space).
-        return model if target.local else vector_space(model, parameters)
+        return model if target.local else vector_space(model, parameters, following=following)
 
     live = (
         LOCAL_MODEL_ID if target.local else space(parameters.get("EmbeddingModelId", "")),
         int(parameters.get("EmbeddingDimension", "1024") or 1024),
     )
-    model_id = space(args.model) if args.model else live[0]
     dimension = args.dimension or live[1]
     kept = {live}
+    upcoming = None
     if parameters.get("NextEmbeddingModelId"):
-        kept.add(
-            (
-                space(parameters["NextEmbeddingModelId"]),
-                int(parameters.get("NextEmbeddingDimension", "1024") or 1024),
-            )
+        upcoming = (
+            parameters["NextEmbeddingModelId"],
+            int(parameters.get("NextEmbeddingDimension", "1024") or 1024),
         )
+        kept.add((space(upcoming[0], following=True), upcoming[1]))
+    # --model names the next model's index when it and the dimension are the next model's (the same
+    # model as the live one, with other options, is a next index of its own)
+    model_id = space(args.model, following=upcoming == (args.model, dimension)) if args.model else live[0]
     hint = (
         f"GalleryFunction does not keep the index of {model_id} at {dimension} dimensions: deploy with "
         f"NextEmbeddingModelId={args.model or model_id} NextEmbeddingDimension={dimension} "

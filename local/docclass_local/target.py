@@ -270,17 +270,23 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-def vector_space(model_id: str, parameters: Mapping[str, str]) -> str:
-    """The name a stack keeps model_id's index under, given the stack's parameters (its options)."""
+def vector_space(model_id: str, parameters: Mapping[str, str], *, following: bool = False) -> str:
+    """The name a stack keeps model_id's index under, given the stack's parameters (its options;
+    following: the next model's, NextNovaDetailLevel and the rest, each empty one the live one's)."""
     from docclass.errors import ConfigError
     from docclass.models import ModelOptions, resolve
 
     defaults = ModelOptions()
+
+    def option(name: str, default: str) -> str:
+        live = parameters.get(name) or default
+        return (parameters.get(f"Next{name}") or live) if following else live
+
     try:
         options = ModelOptions(
-            parameters.get("NovaDetailLevel") or defaults.nova_detail_level,
-            parameters.get("NovaEmbeddingPurpose") or defaults.nova_embedding_purpose,
-            parameters.get("CohereInputType") or defaults.cohere_input_type,
+            option("NovaDetailLevel", defaults.nova_detail_level),
+            option("NovaEmbeddingPurpose", defaults.nova_embedding_purpose),
+            option("CohereInputType", defaults.cohere_input_type),
         )
         return resolve(model_id, "the model").vector_space(options)
     except ConfigError as exc:

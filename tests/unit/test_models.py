@@ -453,3 +453,41 @@ def sent_image(family, params: dict) -> Image.Image:
 
 def _name(family) -> str:
     return next(name for name, f in FAMILIES.items() if f is family)
+
+
+def test_an_option_of_the_live_model_can_be_prepared_as_the_next_index():
+    # given: Nova live with DOCUMENT_IMAGE, and the same model next with STANDARD_IMAGE
+    from docclass import services
+
+    env = {
+        "BUCKET_NAME": "b",
+        "EMBEDDING_MODEL_ID": NOVA.model_id,
+        "NEXT_EMBEDDING_MODEL_ID": NOVA.model_id,
+        "NEXT_NOVA_DETAIL_LEVEL": "STANDARD_IMAGE",
+    }
+    settings = Settings.from_env(env)
+    # when GalleryFunction's indexer is built
+    indexer = services.build_gallery_indexer(settings)
+    # then it keeps a second index, under the next option's vector space
+    assert indexer.repository.model_id == f"{NOVA.model_id}/DOCUMENT_IMAGE/CLASSIFICATION"
+    assert indexer.next_indexer is not None
+    assert indexer.next_indexer.repository.model_id == f"{NOVA.model_id}/STANDARD_IMAGE/CLASSIFICATION"
+    # and the next options default to the live ones: the same model and dimension is then refused
+    same = Settings.from_env({k: v for k, v in env.items() if k != "NEXT_NOVA_DETAIL_LEVEL"})
+    assert same.next_model_options == same.model_options
+    with pytest.raises(ConfigError, match="is the live one"):
+        services.build_gallery_indexer(same)
+
+
+def test_reindex_names_the_next_options_index_when_the_model_is_the_next_one():
+    from docclass_local.target import vector_space
+
+    parameters = {"NovaDetailLevel": "DOCUMENT_IMAGE", "NextNovaDetailLevel": "STANDARD_IMAGE"}
+    assert vector_space(NOVA.model_id, parameters) == f"{NOVA.model_id}/DOCUMENT_IMAGE/CLASSIFICATION"
+    assert (
+        vector_space(NOVA.model_id, parameters, following=True)
+        == f"{NOVA.model_id}/STANDARD_IMAGE/CLASSIFICATION"
+    )
+    assert vector_space(NOVA.model_id, {"NovaDetailLevel": "STANDARD_IMAGE"}, following=True) == (
+        f"{NOVA.model_id}/STANDARD_IMAGE/CLASSIFICATION"
+    )

@@ -233,3 +233,31 @@ def test_conditions_tell_a_model_id_from_a_profile_and_a_global_profile(
     assert deployment.condition(f"{prefix}IdIsModel") == (bool(model_id) and profile is None)
     assert deployment.condition(f"{prefix}IdIsProfile") == (profile is not None)
     assert deployment.condition(f"{prefix}IdIsGlobalProfile") == (profile == "global")
+
+
+@pytest.mark.parametrize(
+    ("name", "allowed"),
+    [
+        ("NextNovaDetailLevel", models.NOVA_DETAIL_LEVELS),
+        ("NextNovaEmbeddingPurpose", models.NOVA_EMBEDDING_PURPOSES),
+        ("NextCohereInputType", models.COHERE_INPUT_TYPES),
+    ],
+)
+def test_the_next_models_options_allow_empty_or_what_docclass_accepts(
+    template: dict[str, Any], name: str, allowed: tuple[str, ...]
+) -> None:
+    parameter = template["Parameters"][name]
+    assert parameter["AllowedValues"] == ["", *allowed]
+    assert parameter["Default"] == ""
+
+
+def test_the_next_models_options_reach_gallery_function_and_default_to_the_live_ones() -> None:
+    spec = read_local_template(
+        bucket="b", overrides={"NovaDetailLevel": "STANDARD_IMAGE", "NextCohereInputType": "clustering"}
+    )
+    settings = Settings.from_env(spec.environment)
+    assert settings.next_model_options == models.ModelOptions(
+        nova_detail_level="STANDARD_IMAGE",
+        nova_embedding_purpose="CLASSIFICATION",
+        cohere_input_type="clustering",
+    )

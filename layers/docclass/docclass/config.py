@@ -60,6 +60,9 @@ class Settings:
     # What changes a model's vectors beside its id and dimension (template NovaDetailLevel,
     # NovaEmbeddingPurpose, CohereInputType).
     model_options: ModelOptions = field(default_factory=ModelOptions)
+    # The next model's options (template NextNovaDetailLevel, ...; each empty = the live one's), so
+    # that an option of the live model can be changed like a model: its index built first.
+    next_model_options: ModelOptions = field(default_factory=ModelOptions)
     # A labelled document whose margin (docclass.decide.Decision.margin) is below this goes to
     # review/<label>/ (template ReviewMargin); None: review is off.
     review_margin: float | None = None
@@ -124,18 +127,23 @@ class Settings:
             memory_mb=_int(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", cls.memory_mb),
             next_model_id=env.get("NEXT_EMBEDDING_MODEL_ID", "").strip(),
             next_dimension=_int(env, "NEXT_EMBEDDING_DIMENSION", cls.next_dimension),
-            model_options=ModelOptions(
-                nova_detail_level=env.get("NOVA_DETAIL_LEVEL", "").strip()
-                or _DEFAULT_OPTIONS.nova_detail_level,
-                nova_embedding_purpose=env.get("NOVA_EMBEDDING_PURPOSE", "").strip()
-                or _DEFAULT_OPTIONS.nova_embedding_purpose,
-                cohere_input_type=env.get("COHERE_INPUT_TYPE", "").strip()
-                or _DEFAULT_OPTIONS.cohere_input_type,
-            ),
+            model_options=(live := _options(env, "", _DEFAULT_OPTIONS)),
+            next_model_options=_options(env, "NEXT_", live),
         )
 
 
 _DEFAULT_OPTIONS = ModelOptions()
+
+
+def _options(env: Mapping[str, str], prefix: str, fallback: ModelOptions) -> ModelOptions:
+    """NOVA_DETAIL_LEVEL, NOVA_EMBEDDING_PURPOSE, COHERE_INPUT_TYPE (after prefix); each empty one
+    takes fallback's value."""
+    return ModelOptions(
+        nova_detail_level=env.get(f"{prefix}NOVA_DETAIL_LEVEL", "").strip() or fallback.nova_detail_level,
+        nova_embedding_purpose=env.get(f"{prefix}NOVA_EMBEDDING_PURPOSE", "").strip()
+        or fallback.nova_embedding_purpose,
+        cohere_input_type=env.get(f"{prefix}COHERE_INPUT_TYPE", "").strip() or fallback.cohere_input_type,
+    )
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

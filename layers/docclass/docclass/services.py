@@ -61,12 +61,18 @@ def build_gallery_indexer(settings: Settings, store: ObjectStore | None = None) 
 
     next_indexer = None
     if settings.next_model_id:
-        following = replace(settings, model_id=settings.next_model_id, dimension=settings.next_dimension)
+        following = replace(
+            settings,
+            model_id=settings.next_model_id,
+            dimension=settings.next_dimension,
+            model_options=settings.next_model_options,
+        )
         next_parts = _parts(following, store, "gallery", budget)
         if next_parts[1].root == repository.root:
             raise ConfigError(
                 f"the next index ({settings.next_model_id} at {settings.next_dimension}) is the live one; "
-                "set NextEmbeddingModelId or NextEmbeddingDimension to another model or dimension, or empty"
+                "set NextEmbeddingModelId, NextEmbeddingDimension or a Next* option to another model, "
+                "dimension or option, or NextEmbeddingModelId empty"
             )
         next_indexer = indexer(next_parts, None)
     return indexer((embedder, repository), next_indexer)
