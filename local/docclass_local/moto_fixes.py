@@ -35,6 +35,11 @@ versioned bucket names its object version:
 https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-event-types-and-destinations.html
 https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html
 
+A listing reads a copy of the bucket's key names, then looks each name up (`_VersionedKeyStore`
+`items`, `values`, `lists`): a key deleted in between made ListObjectsV2 raise KeyError and
+ListObjectVersions a TypeError (the local stack answered 500). S3 answers a listing whatever is
+deleted meanwhile; a key deleted in between is now left out, as if the listing had come after it.
+
 One fix is for SQS's guarantee that a message stays from its send to its delete, and no longer:
 moto's `Queue.delete_message` copies the queue's message list without the deleted message and
 assigns the copy, without the lock `send_message` appends under. A message sent meanwhile landed in
@@ -232,6 +237,38 @@ def _versioned_delete_events(original: Any) -> Any:
     return wrapped
 
 
+def _listing_without_keys_deleted_meanwhile() -> dict[str, Any]:
+    """items / values / lists of a _VersionedKeyStore that skip a name deleted after the copy."""
+
+    def items(store: Any) -> Iterator[tuple[str, Any]]:
+        for name in store._self_iterable():
+            versions = store.getlist(name)
+            if versions is not None:
+                yield name, versions[-1]
+
+    def values(store: Any) -> Iterator[Any]:
+        for _, current in items(store):
+            yield current
+
+    def lists(store: Any) -> Iterator[tuple[str, list[Any]]]:
+        for name in store._self_iterable():
+            versions = store.getlist(name)
+            if versions is not None:
+                yield name, versions
+
+    methods: tuple[Any, ...] = (items, values, lists)
+    for method in methods:
+        method._docclass_atomic = True
+    return {
+        "items": items,
+        "iteritems": items,
+        "values": values,
+        "itervalues": values,
+        "lists": lists,
+        "iterlists": lists,
+    }
+
+
 def _delete_under_the_queues_lock(original: Any) -> Any:
     def delete_message(queue: Any, *args: Any, **kwargs: Any) -> Any:
         with queue._messages_lock:  # what send_message appends under (a Condition on an RLock)
@@ -286,11 +323,13 @@ def _attributes_while_sending(original: property) -> property:
 
 def make_moto_behave_like_s3() -> None:
     """Patch moto's S3 object requests to take turns per key, CopyObject to honour
-    x-amz-copy-source-if-match, versioned deletes to notify as S3 does, SQS's delete to keep a
+    x-amz-copy-source-if-match, versioned deletes to notify as S3 does, listings to skip a key
+    deleted meanwhile, SQS's delete to keep a
     message sent meanwhile, and SQS's send and receive to stop counting the queue (idempotent)."""
     from moto.s3 import notifications
     from moto.s3.models import FakeKey, S3Backend
     from moto.s3.responses import S3Response
+    from moto.s3.utils import _VersionedKeyStore
     from moto.sqs.models import Queue, SQSBackend
 
     check = SQSBackend.is_message_valid_based_on_retention_period
@@ -309,6 +348,10 @@ def make_moto_behave_like_s3() -> None:
         notifications.send_event = _without_moto_removal_events(notifications.send_event)
     if not getattr(S3Backend.delete_object, "_docclass_atomic", False):
         S3Backend.delete_object = _versioned_delete_events(S3Backend.delete_object)  # type: ignore[method-assign]
+
+    if not getattr(_VersionedKeyStore.items, "_docclass_atomic", False):
+        for name, method in _listing_without_keys_deleted_meanwhile().items():
+            setattr(_VersionedKeyStore, name, method)
 
     if not getattr(S3Response.copy_object, "_docclass_atomic", False):
         S3Response.copy_object = _copy_source_if_match(S3Response.copy_object)  # type: ignore[method-assign]

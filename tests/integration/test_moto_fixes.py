@@ -569,3 +569,31 @@ def test_a_delete_neither_drops_a_message_sent_meanwhile_nor_brings_back_one_del
     else:
         assert (received, in_flight) == ([], 0)
     assert race.second_waited
+
+
+@pytest.mark.parametrize("listing", ["ListObjectsV2", "ListObjectVersions"])
+def test_a_listing_while_a_key_is_deleted_answers_without_that_key(s3, monkeypatch, listing):
+    # moto lists from a copy of the bucket's key names, then looks each one up: a key deleted in
+    # between raised KeyError out of the listing (a 500 from the local stack). S3 answers a listing
+    # whatever is deleted meanwhile; the key deleted is in it or not.
+    from moto.s3.utils import _VersionedKeyStore
+
+    # given three objects, and a listing held once it has copied the key names
+    for name in ("a", "b", "c"):
+        s3.put_object(Bucket="docclass-local", Key=f"inbox/{name}.png", Body=name.encode())
+    race = Interleaving(monkeypatch)
+    race.hold_after(_VersionedKeyStore, "_self_iterable")
+
+    def list_keys() -> list[str]:
+        if listing == "ListObjectsV2":
+            contents = s3.list_objects_v2(Bucket="docclass-local", Prefix="inbox/").get("Contents", [])
+        else:
+            contents = s3.list_object_versions(Bucket="docclass-local", Prefix="inbox/").get("Versions", [])
+        return sorted(item["Key"] for item in contents)
+
+    # when one of them is deleted meanwhile
+    first, second = race.run(list_keys, lambda: s3.delete_object(Bucket="docclass-local", Key="inbox/b.png"))
+    # then the listing answered, without the key deleted, and the delete was applied
+    assert first == ["inbox/a.png", "inbox/c.png"]
+    assert second["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert list_keys() == ["inbox/a.png", "inbox/c.png"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -253,13 +254,16 @@ def routed_invoice(s3, function, page) -> bytes:
 
 def route_as_soon_as_sent(cli_s3: Any, function: Any) -> list[str]:
     """The function routes each inbox copy the moment the CLI's CopyObject into inbox/ returns,
-    before the CLI's next request."""
+    before the CLI's next request. One invocation at a time, as in one Lambda instance: the
+    handlers' module state is one process's, which Lambda never shares between two invocations."""
     routed: list[str] = []
+    one_instance = threading.Lock()
 
     def route(params: dict[str, Any], **_: Any) -> None:
         if params["Key"].startswith("inbox/"):
-            function.route(params["Key"])
-            routed.append(params["Key"])
+            with one_instance:
+                function.route(params["Key"])
+                routed.append(params["Key"])
 
     cli_s3.meta.events.register("after-call.s3.CopyObject", lambda **kw: route(kw["context"]["params"], **kw))
     cli_s3.meta.events.register("provide-client-params.s3.CopyObject", _keep_params)
