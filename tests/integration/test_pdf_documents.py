@@ -207,14 +207,11 @@ def test_a_redelivered_packet_makes_no_duplicate_sections(s3, handlers, three_cl
     assert keys(s3, "packets/") == ["packets/scans/loan-application.pdf"]
 
 
-def test_a_split_interrupted_after_its_first_section_is_finished_by_the_next_delivery(
-    s3, handlers, three_classes, monkeypatch
-):
-    # given a delivery that dies right after writing the first section
+def a_split_that_dies_after_its_first_section(s3, classify, monkeypatch) -> tuple[dict, list[str]]:
+    """Upload the packet and deliver it once to a function that fails (as one out of memory) once it
+    has written one section; returns the event, to deliver again, and the sections written."""
     from docclass.classify import Classifier
 
-    monkeypatch.setenv("SPLIT_PACKETS", "true")
-    s3.put_object(Bucket=BUCKET, Key=PDF_KEY, Body=draw_document(PACKET, seed=11))
     real_put = Classifier._put_section
     written: list[str] = []
 
@@ -224,13 +221,24 @@ def test_a_split_interrupted_after_its_first_section_is_finished_by_the_next_del
         written.append(real_put(self, key, body, metadata, kms_key_id))
         return written[-1]
 
+    s3.put_object(Bucket=BUCKET, Key=PDF_KEY, Body=draw_document(PACKET, seed=11))
     monkeypatch.setattr(Classifier, "_put_section", dies_after_one)
-    _, classify = handlers
     event = load_event("sqs-inbox-put-pdf.json")
     assert classify(event)["batchItemFailures"]  # the message goes back
+    monkeypatch.setattr(Classifier, "_put_section", real_put)
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "2"
+    return event, written
+
+
+def test_a_split_interrupted_after_its_first_section_is_finished_by_the_next_delivery(
+    s3, handlers, three_classes, monkeypatch
+):
+    # given a delivery that dies right after writing the first section
+    monkeypatch.setenv("SPLIT_PACKETS", "true")
+    _, classify = handlers
+    event, _ = a_split_that_dies_after_its_first_section(s3, classify, monkeypatch)
     assert keys(s3, "inbox/") == [PDF_KEY] and len(keys(s3, "classified/")) == 1
     # when it is delivered again (a second receive)
-    monkeypatch.setattr(Classifier, "_put_section", real_put)
     real_embed = LocalEmbedder.embed
     calls: list[int] = []
     monkeypatch.setattr(
@@ -251,6 +259,73 @@ def test_a_split_interrupted_after_its_first_section_is_finished_by_the_next_del
             "gallery/"
         )
     assert calls == []
+
+
+def section_margins(s3) -> dict[str, float]:
+    """Each section under classified/ or review/ by its pages, with its docclass-margin."""
+    return {
+        s3.head_object(Bucket=BUCKET, Key=k)["Metadata"]["docclass-packet-pages"]: float(
+            s3.head_object(Bucket=BUCKET, Key=k)["Metadata"]["docclass-margin"]
+        )
+        for k in keys(s3, "classified/") + keys(s3, "review/")
+    }
+
+
+def test_under_a_review_margin_each_close_section_goes_to_review_and_the_plan_says_so(
+    s3, handlers, three_classes, monkeypatch
+):
+    # given the packet split once without ReviewMargin, which shows each section's margin
+    from docclass import services
+
+    monkeypatch.setenv("SPLIT_PACKETS", "true")
+    _, classify = handlers
+    s3.put_object(Bucket=BUCKET, Key=PDF_KEY, Body=draw_document(PACKET, seed=11))
+    assert classify(load_event("sqs-inbox-put-pdf.json")) == {"batchItemFailures": []}
+    margins = section_margins(s3)
+    closest = min(margins, key=margins.__getitem__)
+    others = sorted(v for k, v in margins.items() if k != closest)
+    assert margins[closest] < others[0]  # one section is the closest call
+    # when the same packet comes again under a ReviewMargin between that section's margin and the rest's
+    monkeypatch.setenv("REVIEW_MARGIN", str((margins[closest] + others[0]) / 2))
+    services.classifier.cache_clear()
+    key = "inbox/again/loan-application.pdf"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=draw_document(PACKET, seed=11))
+    assert classify(pdf_event(key)) == {"batchItemFailures": []}
+    # then that section waits under review/<label>/, the others are classified, and the plan on the
+    # packet's copy says which went where
+    label = {"1-3": "form", "4": "invoice", "5-6": "letter"}
+    number = {"1-3": 1, "4": 2, "5-6": 3}
+    assert keys(s3, "review/") == [
+        f"review/{label[closest]}/again/loan-application/part-0{number[closest]}-p{closest}.pdf"
+    ]
+    assert len([k for k in keys(s3, "classified/") if k.split("/")[2] == "again"]) == 2
+    plan = s3.head_object(Bucket=BUCKET, Key="packets/again/loan-application.pdf")["Metadata"][
+        "docclass-sections"
+    ]
+    from docclass.packets import parse_plan
+
+    assert {s.pages: s.review for s in parse_plan(plan)} == {p: p == closest for p in label}
+
+
+def test_an_interrupted_split_writes_its_review_sections_where_its_plan_says(
+    s3, handlers, three_classes, monkeypatch
+):
+    # given a split under ReviewMargin=2 (every section a close call) that dies after its first
+    # section, and then ReviewMargin turned off before the message comes back
+    from docclass import services
+
+    monkeypatch.setenv("SPLIT_PACKETS", "true")
+    monkeypatch.setenv("REVIEW_MARGIN", "2")
+    _, classify = handlers
+    event, written = a_split_that_dies_after_its_first_section(s3, classify, monkeypatch)
+    assert written == ["review/form/scans/loan-application/part-01-p1-3.pdf"]
+    monkeypatch.delenv("REVIEW_MARGIN")
+    services.classifier.cache_clear()
+    # when it is delivered again
+    assert classify(event) == {"batchItemFailures": []}
+    # then the split is finished as it was planned: every section under review/, none classified
+    assert keys(s3, "review/") == sorted(k.replace("classified/", "review/", 1) for k in SECTIONS)
+    assert keys(s3, "classified/") == [] and keys(s3, "inbox/") == []
 
 
 def test_without_split_packets_a_packet_is_routed_whole(s3, handlers, three_classes):

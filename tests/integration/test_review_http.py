@@ -394,6 +394,39 @@ def test_pressing_gallery_twice_then_both_makes_one_gallery_copy(client, bucket)
     assert keys(bucket, "unclassified/") == []
 
 
+def test_a_second_press_after_the_move_says_where_the_document_went(client, bucket):
+    # given a document routed to invoice from one tab
+    key = "unclassified/scans/a+b.png"
+    etag = etag_of(bucket, key)
+    assert notice(client, act(client, key, etag, "route:invoice", also_gallery="1")).startswith("done:")
+    # when the same action comes again (a second tab, a double press on a slow link), and then
+    # another one from a page drawn before the move
+    again = notice(client, act(client, key, etag, "route:invoice", also_gallery="1"))
+    other = notice(client, act(client, key, etag, "route:letter"))
+    # then the same action is done already, and says where; another is refused, naming the move
+    assert again == (
+        f"done: {key}: already added to the gallery as gallery/invoice/scans/a+b.png; "
+        "already moved to classified/invoice/scans/a+b.png"
+    )
+    assert other == (
+        f"refused: {key} was moved to classified/invoice/scans/a+b.png since the page was loaded: "
+        "nothing done (to change it, review it there: --include classified/invoice/)"
+    )
+    assert keys(bucket, "classified/invoice/") == ["classified/invoice/scans/a+b.png"]
+    assert keys(bucket, "classified/letter/") == ["classified/letter/old.png"]
+
+
+def test_a_document_deleted_since_the_page_was_loaded_is_refused_as_such(client, bucket):
+    key = "unclassified/scans/a+b.png"
+    etag = etag_of(bucket, key)
+    bucket.delete_object(Bucket=BUCKET, Key=key)
+
+    shown = notice(client, act(client, key, etag, "route:invoice"))
+
+    assert shown == f"refused: {key} has moved or was deleted since the page was loaded: nothing done"
+    assert keys(bucket, "classified/invoice/") == []
+
+
 def test_the_same_bytes_already_in_the_gallery_are_not_copied_again(client, bucket):
     # given the very document already put in the gallery by hand, at the name the page would use
     key = "unclassified/scans/a+b.png"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from docclass.decide import Decision, PageDecision
-from docclass.packets import Section, format_plan, parse_plan, plan_sections, section_key
+from docclass.packets import Section, format_plan, parse_plan, plan_sections, section_key, with_evidence
 
 
 def decided(*labels: str | None, start: int = 1) -> list[PageDecision]:
@@ -87,6 +87,34 @@ def test_a_plan_with_labels_outside_ascii_or_holding_separators_is_ascii_and_rea
     assert runs(parse_plan(plan)) == [(1, 2, "Kündigung"), (3, 3, "a,b:c")]
 
 
+def test_a_plan_marks_the_sections_that_went_to_review_and_reads_them_back():
+    sections = [Section(1, 2, "form", review=True), Section(3, 3, "id"), Section(4, 4, None)]
+    plan = format_plan(sections)
+    assert plan == "1-2:form:review,3:id,4:"
+    assert [(s.first, s.last, s.label, s.review) for s in parse_plan(plan)] == [
+        (1, 2, "form", True),
+        (3, 3, "id", False),
+        (4, 4, None, False),
+    ]
+    # a label that is itself "review" or ends so is percent-encoded apart from the mark
+    tricky = [Section(1, 1, "x:review"), Section(2, 2, "review", review=True)]
+    assert [(s.label, s.review) for s in parse_plan(format_plan(tricky))] == [
+        ("x:review", False),
+        ("review", True),
+    ]
+
+
+def test_a_plan_written_before_review_existed_reads_as_classified():
+    assert [s.review for s in parse_plan("1-3:form,4:invoice,5-6:letter")] == [False, False, False]
+
+
+def test_with_evidence_keeps_where_the_plan_sent_each_section():
+    planned = parse_plan("1-2:form:review,3:id")
+    again = with_evidence(planned, decided("form", "form", "id"))
+    assert [(s.label, s.review) for s in again] == [("form", True), ("id", False)]
+    assert again[0].distance == pytest.approx(0.1)
+
+
 @pytest.mark.parametrize(
     ("path", "section", "key"),
     [
@@ -97,6 +125,11 @@ def test_a_plan_with_labels_outside_ascii_or_holding_separators_is_ascii_and_rea
         ("a//b.pdf", Section(1, 1, "id"), "classified/id/a//b/part-02-p1.pdf"),
         ("./x/b.pdf", Section(1, 1, "id"), "classified/id/./x/b/part-02-p1.pdf"),
         ("a/..pdf", Section(1, 1, "id"), "classified/id/a/..pdf/part-02-p1.pdf"),
+        (
+            "scans/loan.pdf",
+            Section(1, 3, "invoice", review=True),
+            "review/invoice/scans/loan/part-02-p1-3.pdf",
+        ),
     ],
 )
 def test_section_keys_say_where_the_pages_came_from(path: str, section: Section, key: str):

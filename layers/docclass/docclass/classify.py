@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
@@ -254,7 +254,10 @@ class Classifier:
         if document.kind != "image":
             metadata.update(page_metadata(document, pages))
         if self.split_packets and document.kind == "pdf":
-            sections = plan_sections(document.page_count, pages, document.blank_pages)
+            sections = [
+                replace(s, review=needs_review(s.decision, self.review_margin))
+                for s in plan_sections(document.page_count, pages, document.blank_pages)
+            ]
             if len(sections) > 1:
                 if fits_with(routed_metadata(source, metadata), SECTIONS_METADATA, format_plan(sections)):
                     try:
@@ -352,6 +355,9 @@ class Classifier:
         self._delete_source(source)
         metrics.add_metric(name="PacketsSplit", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="PacketSections", unit=MetricUnit.Count, value=len(written))
+        for section in sections:
+            if section.review:
+                count_per_label("DocumentsForReview", section.label or "")
         logger.info("packet split", extra={"packet": packet, "sections": written})
         return Outcome(source.key, "split", packet, decision.label, decision.distance, decision.neighbor)
 
@@ -382,12 +388,7 @@ class Classifier:
         with open_document(source.body, budget=budget) as document:
             for number, section in enumerate(sections, start=1):
                 body = document.extract(section.first, section.last)
-                metadata = result_metadata(
-                    Decision(
-                        section.label, section.distance, section.neighbor, "section", section.candidates
-                    ),
-                    self.embedder.model_id,
-                )
+                metadata = result_metadata(section.decision, self.embedder.model_id)
                 metadata.update(
                     {
                         PACKET_METADATA: metadata_text(packet),

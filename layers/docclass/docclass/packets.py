@@ -10,16 +10,23 @@ rules that keep a section from being cut by one page that says nothing or says t
   taken in order, each against its left neighbour as smoothed already, so in an alternation
   (A B A B A) every B joins the A run instead of A and B swapping.
 Every page is in exactly one section, and sections cover the document in order.
+
+With ReviewMargin, a section whose own margin is below it goes to review/<label>/ as a whole
+document would; the plan records that choice, so a split finished by a later delivery writes each
+section where it was planned, whatever the gallery or the setting has become.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote, unquote
 
-from docclass.config import CLASSIFIED_PREFIX, PACKETS_PREFIX, UNCLASSIFIED_PREFIX
+from docclass.config import CLASSIFIED_PREFIX, PACKETS_PREFIX, REVIEW_PREFIX, UNCLASSIFIED_PREFIX
 from docclass.decide import Candidate, Decision, PageDecision, merge_candidates
+
+# Ends a label in the plan when its section went to review/ (a percent-encoded label has no ":").
+REVIEW_MARK = ":review"
 
 
 @dataclass(frozen=True)
@@ -33,11 +40,18 @@ class Section:
     neighbor: str | None = None
     # The section's pages' candidates: each label at its nearest page (docclass.decide).
     candidates: tuple[Candidate, ...] = ()
+    # Goes to review/<label>/ instead of classified/<label>/ (a close call under ReviewMargin).
+    review: bool = False
 
     @property
     def pages(self) -> str:
         """ "3" or "1-3"."""
         return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
+
+    @property
+    def decision(self) -> Decision:
+        """The section's outcome as a document's, for its metadata and the review rule."""
+        return Decision(self.label, self.distance, self.neighbor, "section", self.candidates)
 
 
 def plan_sections(page_count: int, pages: Sequence[PageDecision], blank: Sequence[int]) -> list[Section]:
@@ -75,7 +89,7 @@ def with_evidence(sections: Sequence[Section], pages: Sequence[PageDecision]) ->
     the pages' decisions as plan_sections takes them; None where no page of a section carries its
     label any more (the gallery changed since the plan was made)."""
     decided = {p.number: p.decision for p in pages}
-    return [_section(s.first, s.last, s.label, decided) for s in sections]
+    return [replace(_section(s.first, s.last, s.label, decided), review=s.review) for s in sections]
 
 
 def _section(first: int, last: int, label: str | None, decided: dict[int, Decision]) -> Section:
@@ -91,9 +105,12 @@ def _section(first: int, last: int, label: str | None, decided: dict[int, Decisi
 
 
 def format_plan(sections: Sequence[Section]) -> str:
-    """docclass-sections: "1-3:invoice,4:receipt,5-6:" (an empty label: unclassified); a label is
-    percent-encoded (S3 metadata is ASCII, and "," and ":" separate)."""
-    return ",".join(f"{s.pages}:{quote(s.label or '', safe='')}" for s in sections)
+    """docclass-sections: "1-3:invoice,4:receipt:review,5-6:" (an empty label: unclassified;
+    ":review": the section went to review/); a label is percent-encoded (S3 metadata is ASCII, and
+    "," and ":" separate)."""
+    return ",".join(
+        f"{s.pages}:{quote(s.label or '', safe='')}{REVIEW_MARK if s.review else ''}" for s in sections
+    )
 
 
 def parse_plan(text: str) -> list[Section]:
@@ -101,22 +118,28 @@ def parse_plan(text: str) -> list[Section]:
     sections = []
     for item in text.split(","):
         pages, _, label = item.partition(":")
+        review = label.endswith(REVIEW_MARK)
+        label = label.removesuffix(REVIEW_MARK)
         first, _, last = pages.partition("-")
-        sections.append(Section(int(first), int(last or first), unquote(label) or None))
+        sections.append(Section(int(first), int(last or first), unquote(label) or None, review=review))
     return sections
 
 
 def section_key(path: str, index: int, section: Section) -> str:
     """Where section `index` (from 1) of the packet at inbox path `path` goes.
 
-    classified/<label>/<path without extension>/part-01-p1-3.pdf, or unclassified/...
+    classified/<label>/<path without extension>/part-01-p1-3.pdf, or review/<label>/... or
+    unclassified/...
     """
     # The path as it is (no normalising: "a//b.pdf" and "./b.pdf" are keys of their own), less the
     # extension of its last segment.
     folder, slash, name = path.rpartition("/")
     base, dot, _ = name.rpartition(".")
     stem = folder + slash + (base if dot and base.strip(".") else name)
-    prefix = f"{CLASSIFIED_PREFIX}{section.label}/" if section.label else UNCLASSIFIED_PREFIX
+    if not section.label:
+        prefix = UNCLASSIFIED_PREFIX
+    else:
+        prefix = f"{REVIEW_PREFIX if section.review else CLASSIFIED_PREFIX}{section.label}/"
     return f"{prefix}{stem}/part-{index:02d}-p{section.pages}.pdf"
 
 

@@ -59,6 +59,10 @@ class Refused(Exception):
     """An action that was not done; str() is the message the page shows."""
 
 
+class Gone(Refused):
+    """The document is no longer at its key."""
+
+
 @dataclass(frozen=True)
 class Shown:
     """A candidate class as the page shows it: its distance and one gallery example (key, ETag and
@@ -297,7 +301,10 @@ class Reviewer:
             raise Refused(f"{key} is not under {', '.join(self.sources)}: the page acts only on those")
         done: list[str] = []
         try:
-            source = self._current(key, etag)
+            try:
+                source = self._current(key, etag)
+            except Gone:
+                return self._after_a_move(action, key, etag, label)
             if action in {"gallery", "both"}:
                 done.append(self._to_gallery(source, label))
             if action in {"route", "both"}:
@@ -314,10 +321,41 @@ class Reviewer:
     def _current(self, key: str, etag: str) -> StoredObject:
         head = self.store.head(key)
         if head is None:
-            raise Refused(f"{key} has moved or was deleted since the page was loaded: nothing done")
+            raise Gone(f"{key} has moved or was deleted since the page was loaded: nothing done")
         if head.etag.strip('"') != etag.strip('"'):
             raise Refused(f"{key} has changed since the page was loaded: nothing done (reload the page)")
         return head
+
+    def _after_a_move(self, action: str, key: str, etag: str, label: str) -> str:
+        """What to say of an action on a document no longer at its key: done already when a
+        reviewed copy of that version is where the action would put it (a second press, another
+        tab); else refused, naming where a reviewer moved it, if one did."""
+        path = document_path(key)
+        routed = {
+            folder: self._reviewed_copy(f"{CLASSIFIED_PREFIX}{folder}/{path}", etag)
+            for folder in self.store.list_folders(CLASSIFIED_PREFIX)
+        }
+        moved = routed.get(label) or next((name for name in routed.values() if name), None)
+        if moved is None:
+            raise Gone(f"{key} has moved or was deleted since the page was loaded: nothing done")
+        example = self._reviewed_copy(f"{GALLERY_PREFIX}{label}/{path}", etag)
+        wanted_gallery = action in {"gallery", "both"}
+        if routed.get(label) and (example or not wanted_gallery):
+            said = [f"already added to the gallery as {example}"] if wanted_gallery else []
+            return f"{key}: " + "; ".join([*said, f"already moved to {moved}"])
+        folder = moved[len(CLASSIFIED_PREFIX) :].partition("/")[0]
+        raise Refused(
+            f"{key} was moved to {moved} since the page was loaded: nothing done "
+            f"(to change it, review it there: --include {CLASSIFIED_PREFIX}{folder}/)"
+        )
+
+    def _reviewed_copy(self, destination: str, etag: str) -> str | None:
+        """The name at destination that holds a copy this page made of version etag, if any."""
+        for name in destination_names(destination, etag):
+            held = self.store.head(name)
+            if held is not None and held.metadata.get(REVIEWED_ETAG_METADATA) == etag.strip('"'):
+                return name
+        return None
 
     def _stamp(self) -> str:
         now = self._clock.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
