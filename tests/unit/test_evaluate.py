@@ -83,6 +83,47 @@ def test_known_case_suggests_the_threshold_with_the_best_f1_of_right_and_kept():
     assert (suggestion.right_rejected, suggestion.wrong_rejected) == (0, 1)
 
 
+def test_known_case_margins_are_the_gap_to_the_nearest_other_label():
+    results = by_key(ev.evaluate(GALLERY, QUERIES))
+
+    # a/q3 sits at 7: b's example is 3 away, a's 7; b/q3 at (0, 5): a's 5, b's sqrt(125)
+    assert [c.label for c in results["a/q3.png"].candidates] == ["b", "a"]
+    assert results["a/q3.png"].margin == pytest.approx(4.0)
+    assert results["b/q3.png"].margin == pytest.approx(125**0.5 - 5)
+    assert results["b/q2.png"].margin == pytest.approx(2.0)
+
+
+def test_known_case_review_margins_that_catch_a_quarter_to_all_of_the_mistakes():
+    options = ev.summarise(ev.evaluate(GALLERY, QUERIES)).review
+
+    # labelled margins: 2 (b/q2), 4 (a/q3 wrong), 6, 6.18 (b/q3 wrong), 8, 8, 9.05; a margin just
+    # above a mistake's catches it, and everything nearer
+    assert [o.review_margin for o in options] == [None, 5, 7.1]
+    off, first, both = options
+    assert (off.review, off.caught, off.mistakes, off.accuracy_on_rest) == (0, 0, 2, pytest.approx(5 / 7))
+    assert (first.review, first.caught, first.accuracy_on_rest) == (2, 1, pytest.approx(4 / 5))
+    assert (both.review, both.caught, both.accuracy_on_rest) == (4, 2, 1.0)
+
+
+def test_a_vote_that_picks_a_farther_label_has_a_negative_margin_and_is_caught():
+    # k=3: two b examples at 4 and 4.5 outvote one a example at 3 (a negative margin)
+    gallery = [("a", "a/g.png", v(3, 0)), ("b", "b/1.png", v(-4, 0)), ("b", "b/2.png", v(0, 4.5))]
+    queries = [("a", "a/q.png", v(0, 0)), ("b", "b/q.png", v(-4, 1))]
+
+    result = ev.evaluate(gallery, queries, k=3)
+    options = ev.summarise(result).review
+
+    assert by_key(result)["a/q.png"].margin == pytest.approx(-1.0)
+    # halfway from -1 to the other query's margin, sqrt(50) - 1
+    assert [o.review_margin for o in options] == [None, 2.5]
+    assert (options[1].review, options[1].caught) == (1, 1)
+
+
+def test_without_mistakes_the_only_review_option_is_off():
+    right = [q for q in QUERIES if q[1] not in {"a/q3.png", "b/q3.png"}]
+    assert [o.review_margin for o in ev.summarise(ev.evaluate(GALLERY, right)).review] == [None]
+
+
 def test_max_distance_leaves_far_documents_unclassified_in_their_own_column():
     summary = ev.summarise(ev.evaluate(GALLERY, QUERIES, max_distance=3.5))
 
@@ -247,6 +288,31 @@ def test_run_prints_a_readable_report_for_a_query_folder(tmp_path, capsys):
     assert "Titan" not in text.replace("NOT Amazon Titan", "")
     assert "accuracy" in text and "confusion matrix" in text and "suggested MaxDistance" in text
     assert "6 classified" in text
+
+
+def known_case_run() -> ev.Run:
+    result = ev.evaluate(GALLERY, QUERIES)
+    return ev.Run(
+        gallery_dir="g", query_dir="q", embedder="local", model_id="docclass-local-v1", dimension=2,
+        documents=9, distinct_images=9, seconds=0.1, unreadable=[], summary=ev.summarise(result),
+        results=result.results,
+    )  # fmt: skip
+
+
+def test_the_reports_offer_each_review_margin_with_what_it_sends_to_review():
+    run_ = known_case_run()
+
+    text = ev.render_text(run_)
+    page = ev.render_html(run_)
+    data = run_.to_dict()
+
+    table = text[text.index("ReviewMargin ") :].splitlines()
+    assert table[1].split() == ["off", "0", "(0.0%)", "0", "of", "2", "71.4%"]
+    assert table[2].split() == ["5", "2", "(28.6%)", "1", "of", "2", "80.0%"]
+    assert table[3].split() == ["7.1", "4", "(57.1%)", "2", "of", "2", "100.0%"]
+    assert '<td class="name">7.1</td><td>4 (57.1%)</td><td>2 of 2</td><td>100.0%</td>' in page
+    assert [o["review_margin"] for o in data["review"]] == [None, 5, 7.1]
+    assert json.loads(json.dumps(data))["mistakes"][0]["candidates"][0]["label"] in {"a", "b"}
 
 
 def test_an_unreadable_file_is_counted_not_fatal(tmp_path, capsys):

@@ -31,6 +31,7 @@ from docclass_local.evaluate.reports import Run, render_html, render_text, short
 from docclass_local.evaluate.stats import (
     ClassStats,
     DistanceStats,
+    ReviewOption,
     Suggestion,
     Summary,
     distance_stats,
@@ -48,6 +49,7 @@ __all__ = [
     "Embedded",
     "EvalResult",
     "QueryResult",
+    "ReviewOption",
     "Run",
     "Sample",
     "Suggestion",

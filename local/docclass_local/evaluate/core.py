@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from docclass.decide import Decision, PageDecision, decide, decide_pages
+from docclass.decide import CANDIDATE_COUNT, Candidate, Decision, PageDecision, decide, decide_pages
 from docclass.document_embedder import content_hash
 from docclass.embeddings import Embedder, page_limits
 from docclass.errors import InvalidDocument
@@ -43,6 +43,18 @@ class QueryResult:
     distance: float | None
     neighbor: str | None
     answer: str | None
+    # The nearest example of each of the nearest distinct labels, as the service writes them.
+    candidates: tuple[Candidate, ...] = ()
+
+    @property
+    def decision(self) -> Decision:
+        """The outcome as the service would record it (docclass-label, -distance, -candidates)."""
+        return Decision(self.predicted, self.distance, self.neighbor, "", self.candidates)
+
+    @property
+    def margin(self) -> float | None:
+        """docclass-margin: the nearest other label's distance less the chosen label's."""
+        return self.decision.margin
 
     @property
     def correct(self) -> bool:
@@ -93,15 +105,20 @@ def evaluate(
         index.upsert(Entry(key, label, content_hash="", sequencer=""), vector)
 
     def classify(label: str, key: str, vector: np.ndarray, leave_out: str | None) -> QueryResult:
-        if leave_out is None:
-            hits = index.search(vector, k)
-        else:
-            # One extra hit makes room for the document itself; dropping it by key (not by
-            # distance) keeps an identical file stored under another key.
-            hits = [hit for hit in index.search(vector, k + 1) if hit.key != leave_out][:k]
-        decision = decide(hits, max_distance)
+        # The whole gallery ranked (an evaluation's gallery is small): the k nearest and the
+        # candidates both come from it. The document itself is dropped by key, not by distance,
+        # which keeps an identical file stored under another key.
+        ranked = [hit for hit in index.search(vector, len(label_of)) if hit.key != leave_out]
+        decision = decide(ranked[:k], max_distance)
+        nearest: dict[str, Candidate] = {}
+        for hit in ranked:
+            if len(nearest) == CANDIDATE_COUNT:
+                break
+            nearest.setdefault(hit.label, Candidate(hit.label, hit.distance, hit.key))
         answer = label_of[decision.neighbor] if decision.neighbor is not None else None
-        return QueryResult(key, label, decision.label, decision.distance, decision.neighbor, answer)
+        return QueryResult(
+            key, label, decision.label, decision.distance, decision.neighbor, answer, tuple(nearest.values())
+        )
 
     if queries is None:
         results = [classify(label, key, vector, key) for label, key, vector in gallery]
@@ -228,7 +245,7 @@ def document_results(results: Sequence[QueryResult]) -> list[tuple[str, str, Dec
             continue
         labels[key] = r.label
         pages.setdefault(key, []).append(
-            PageDecision(int(number), Decision(r.predicted, r.distance, r.neighbor, "page"))
+            PageDecision(int(number), Decision(r.predicted, r.distance, r.neighbor, "page", r.candidates))
         )
     return [(key, labels[key], decide_pages(found)) for key, found in pages.items()]
 

@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from docclass.decide import Decision
 from docclass_local.evaluate.core import QueryResult
-from docclass_local.evaluate.stats import Suggestion, Summary, plural
+from docclass_local.evaluate.stats import REVIEW_RULE, ReviewOption, Suggestion, Summary, plural
 
 HISTOGRAM_BINS = 20
 
@@ -79,6 +79,7 @@ class Run:
                         "label": label,
                         "predicted": d.label,
                         "distance": d.distance,
+                        "margin": d.margin,
                         "reason": d.reason,
                     }
                     for key, label, d in self.multi_page
@@ -145,6 +146,8 @@ def render_text(run: Run) -> str:
         lines.append(f"  {name:<36}{stats.count:>6}  {values}")
     lines.append("")
     lines.extend(_suggestion_lines(s.suggestion))
+    lines.append("")
+    lines.extend(_review_lines(s.review))
 
     for note in s.notes:
         lines.append(f"note: {note}")
@@ -167,6 +170,37 @@ def _suggestion_lines(g: Suggestion) -> list[str]:
             f"and {g.right_rejected} right answers"
         )
     return [head, *textwrap.wrap(f"rule: {g.rule}", 100, initial_indent="  ", subsequent_indent="    ")]
+
+
+def _review_lines(options: Sequence[ReviewOption]) -> list[str]:
+    """ReviewMargin's table: each margin offered, what it sends to review/ and what it leaves."""
+    if not options or options[0].mistakes == 0:
+        return ["ReviewMargin: no labelled answer is wrong here, so none is suggested"]
+    lines = ["ReviewMargin     to review    mistakes caught   accuracy of the rest"]
+    for o in options:
+        shown = "off" if o.review_margin is None else f"{o.review_margin:g}"
+        review = f"{o.review} ({_pct(_share(o.review, o.labelled))})"
+        lines.append(
+            f"  {shown:<14} {review:<12} {f'{o.caught} of {o.mistakes}':<17} {_pct(o.accuracy_on_rest)}"
+        )
+    return lines + textwrap.wrap(f"rule: {REVIEW_RULE}", 100, initial_indent="  ", subsequent_indent="    ")
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def review_rows(options: Sequence[ReviewOption]) -> list[dict[str, str]]:
+    """The HTML report's rows of the ReviewMargin table."""
+    return [
+        {
+            "margin": "off" if o.review_margin is None else f"{o.review_margin:g}",
+            "review": f"{o.review} ({_pct(_share(o.review, o.labelled))})",
+            "caught": f"{o.caught} of {o.mistakes}",
+            "rest": _pct(o.accuracy_on_rest),
+        }
+        for o in options
+    ]
 
 
 def short_names(names: Sequence[str], width: int = 3) -> dict[str, str]:
@@ -249,6 +283,8 @@ def render_html(run: Run) -> str:
             wrong_colour=WRONG_COLOUR,
             histogram=_histogram(run),
             suggestion_line=_suggestion_lines(g)[0],
+            review_rows=review_rows(s.review) if s.review and s.review[0].mistakes else [],
+            review_rule=REVIEW_RULE,
             mistakes=_mistakes(run),
         )
     )

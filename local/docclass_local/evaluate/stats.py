@@ -1,13 +1,16 @@
-"""The statistics of an evaluation: summary, per-class table, distance spread, MaxDistance suggestion."""
+"""The statistics of an evaluation: summary, per-class table, distance spread, MaxDistance suggestion,
+and what ReviewMargin would send to review."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from docclass.routing import needs_review
 from docclass_local.evaluate.core import EvalResult, QueryResult
 
 UNCLASSIFIED = "unclassified"
@@ -58,6 +61,28 @@ class Suggestion:
 
 
 @dataclass(frozen=True)
+class ReviewOption:
+    """What one ReviewMargin (None: off) would have done to the labelled answers of an evaluation:
+    how many go to review/, how many of the mistakes are among them, and the accuracy of the rest."""
+
+    review_margin: float | None
+    review: int
+    caught: int
+    mistakes: int
+    labelled: int
+    accuracy_on_rest: float | None
+
+
+# ReviewMargins offered: the smallest that catch this share of the labelled mistakes.
+REVIEW_SHARES = (0.25, 0.5, 0.75, 1.0)
+REVIEW_RULE = (
+    "a labelled answer whose margin (the nearest other label's distance less its own) is below "
+    "ReviewMargin goes to review/; each margin offered is halfway between the margin of the last "
+    "mistake it catches (a quarter, half, three quarters, all of them) and the next margin above"
+)
+
+
+@dataclass(frozen=True)
 class Summary:
     """The numbers of an evaluation: accuracy, per-class table, confusion, distances, suggestion."""
 
@@ -80,6 +105,7 @@ class Summary:
     wrong: DistanceStats
     suggestion: Suggestion
     mistakes: tuple[QueryResult, ...]
+    review: tuple[ReviewOption, ...] = field(default=())
     notes: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,7 +174,39 @@ def summarise(result: EvalResult) -> Summary:
         wrong=distance_stats(r.distance for r in results if not r.answer_correct),
         suggestion=suggest_max_distance([(r.distance, r.answer_correct) for r in results]),
         mistakes=tuple(r for r in results if not r.correct),
+        review=review_options(results),
         notes=tuple(notes),
+    )
+
+
+def review_options(results: Sequence[QueryResult]) -> tuple[ReviewOption, ...]:
+    """ReviewMargin off, then the margins that catch a quarter, half, three quarters and all of the
+    labelled mistakes that have a margin (see REVIEW_RULE), each once, smallest first."""
+    labelled = [r for r in results if r.predicted is not None]
+    margins = sorted(m for m in (r.margin for r in labelled) if m is not None)
+    wrong = sorted(m for m in (r.margin for r in labelled if not r.correct) if m is not None)
+    chosen: list[float | None] = [None]
+    for share in REVIEW_SHARES:
+        if not wrong:
+            break
+        last = wrong[max(math.ceil(share * len(wrong)), 1) - 1]
+        above = [m for m in margins if m > last]
+        value = max(_between(last, above[0] if above else last + 0.002), 0.0)
+        if value not in chosen:
+            chosen.append(value)
+    return tuple(_review_option(labelled, margin) for margin in chosen)
+
+
+def _review_option(labelled: Sequence[QueryResult], margin: float | None) -> ReviewOption:
+    review = [r for r in labelled if needs_review(r.decision, margin)]
+    rest = [r for r in labelled if not needs_review(r.decision, margin)]
+    return ReviewOption(
+        review_margin=margin,
+        review=len(review),
+        caught=sum(not r.correct for r in review),
+        mistakes=sum(not r.correct for r in labelled),
+        labelled=len(labelled),
+        accuracy_on_rest=_ratio(sum(r.correct for r in rest), len(rest)),
     )
 
 
