@@ -328,6 +328,38 @@ def test_an_interrupted_split_writes_its_review_sections_where_its_plan_says(
     assert keys(s3, "classified/") == [] and keys(s3, "inbox/") == []
 
 
+def test_a_packet_whose_pages_pdfium_cannot_copy_out_fails_with_the_reason_and_its_original_kept(
+    s3, handlers, three_classes, monkeypatch
+):
+    # given PDFium refusing to copy the pages out (as FPDF_ImportPages does on a damaged page tree:
+    # the worker answers with an error), while it still draws every page
+    from docclass.pages import PdfDocument
+    from docclass.pdf_sandbox import DocumentError
+
+    real_request = PdfDocument._request
+
+    def refuse_extract(self, header, what, timeout=None):  # type: ignore[no-untyped-def]
+        if header["op"] == "extract":
+            raise DocumentError({"error": "FPDF_ImportPages failed"})
+        return real_request(self, header, what, timeout)
+
+    monkeypatch.setattr(PdfDocument, "_request", refuse_extract)
+    monkeypatch.setenv("SPLIT_PACKETS", "true")
+    s3.put_object(Bucket=BUCKET, Key=PDF_KEY, Body=draw_document(PACKET, seed=11))
+    _, classify = handlers
+    # when
+    assert classify(load_event("sqs-inbox-put-pdf.json")) == {"batchItemFailures": []}
+    # then no retry: the document is in failed/ with the reason, and its original under packets/
+    assert keys(s3, "inbox/") == [] and keys(s3, "classified/") == []
+    assert keys(s3, "failed/") == ["failed/scans/loan-application.pdf"]
+    error = s3.head_object(Bucket=BUCKET, Key="failed/scans/loan-application.pdf")["Metadata"][
+        "docclass-error"
+    ]
+    assert error.startswith("packet could not be split: cannot copy pages 1-3 of the PDF")
+    assert "FPDF_ImportPages failed" in error
+    assert keys(s3, "packets/") == ["packets/scans/loan-application.pdf"]
+
+
 def test_without_split_packets_a_packet_is_routed_whole(s3, handlers, three_classes):
     s3.put_object(Bucket=BUCKET, Key=PDF_KEY, Body=draw_document(PACKET, seed=11))
     _, classify = handlers
