@@ -307,8 +307,37 @@ def test_under_a_review_margin_each_close_section_goes_to_review_and_the_plan_sa
     assert {s.pages: s.review for s in parse_plan(plan)} == {p: p == closest for p in label}
 
 
-def test_an_interrupted_split_writes_its_review_sections_where_its_plan_says(
-    s3, handlers, three_classes, monkeypatch
+@pytest.mark.parametrize(("margin", "metric"), [("", "DocumentsClassified"), ("2", "DocumentsForReview")])
+def test_each_section_is_counted_as_the_document_it_becomes(
+    s3, handlers, three_classes, monkeypatch, margin, metric
+):
+    from docclass import classify as classify_module
+
+    counted: list[tuple[str, str]] = []
+    monkeypatch.setattr(classify_module, "count_per_label", lambda name, label: counted.append((name, label)))
+    monkeypatch.setenv("SPLIT_PACKETS", "true")
+    monkeypatch.setenv("REVIEW_MARGIN", margin)
+    s3.put_object(Bucket=BUCKET, Key=PDF_KEY, Body=draw_document(PACKET, seed=11))
+    _, classify = handlers
+
+    assert classify(load_event("sqs-inbox-put-pdf.json")) == {"batchItemFailures": []}
+
+    assert sorted(counted) == [(metric, "form"), (metric, "invoice"), (metric, "letter")]
+
+
+@pytest.mark.parametrize(
+    "receive_count",
+    [
+        "2",  # the message back from its visibility timeout
+        # a first delivery again: a dead letter redriven (SQS gives redriven messages a new
+        # identity, so their receive count starts again:
+        # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-dead-letter-queue-redrive.html),
+        # or S3 sending the event twice
+        "1",
+    ],
+)
+def test_an_interrupted_split_writes_its_sections_where_its_plan_says(
+    s3, handlers, three_classes, monkeypatch, receive_count
 ):
     # given a split under ReviewMargin=2 (every section a close call) that dies after its first
     # section, and then ReviewMargin turned off before the message comes back
@@ -322,8 +351,10 @@ def test_an_interrupted_split_writes_its_review_sections_where_its_plan_says(
     monkeypatch.delenv("REVIEW_MARGIN")
     services.classifier.cache_clear()
     # when it is delivered again
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = receive_count
     assert classify(event) == {"batchItemFailures": []}
-    # then the split is finished as it was planned: every section under review/, none classified
+    # then the split is finished as the plan on its packets/ copy says: every section under
+    # review/, none also under classified/
     assert keys(s3, "review/") == sorted(k.replace("classified/", "review/", 1) for k in SECTIONS)
     assert keys(s3, "classified/") == [] and keys(s3, "inbox/") == []
 

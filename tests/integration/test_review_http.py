@@ -416,6 +416,42 @@ def test_a_second_press_after_the_move_says_where_the_document_went(client, buck
     assert keys(bucket, "classified/letter/") == ["classified/letter/old.png"]
 
 
+@pytest.mark.parametrize(
+    ("key", "inbox", "extra"),
+    [
+        # ClassifyFunction copied it here and has not deleted its upload yet (it died between
+        # the two; its message will come back and finish the move)
+        ("review/letter/scans/late.png", "inbox/scans/late.png", {}),
+        ("review/letter/scans/late~{tag}.png", "inbox/scans/late.png", {}),
+        # a section of a packet whose split is not finished (its upload is still in inbox/)
+        (
+            "review/form/scans/p/part-01-p1-3.pdf",
+            "inbox/scans/p.pdf",
+            {"docclass-packet": "packets/scans/p.pdf", "docclass-packet-pages": "1-3"},
+        ),
+    ],
+)
+def test_a_document_whose_move_the_function_has_not_finished_is_left_alone(client, bucket, key, inbox, extra):
+    etag = bucket.put_object(Bucket=BUCKET, Key=inbox, Body=draw_page("letter", 9))["ETag"].strip('"')
+    key = key.format(tag=etag[:8])
+    metadata = {**routed_metadata(), "docclass-source-etag": etag, **extra}
+    bucket.put_object(Bucket=BUCKET, Key=key, Body=draw_page("letter", 9), Metadata=metadata)
+
+    shown = notice(client, act(client, key, etag_of(bucket, key), "route:invoice", also_gallery="1"))
+
+    assert shown == (
+        f"refused: {key}: docclass has not finished moving it ({inbox} is still there, and its message "
+        "will come back for it): nothing done; try again in a few minutes"
+    )
+    assert keys(bucket, "classified/invoice/") == [] and keys(bucket, "gallery/invoice/") == [
+        "gallery/invoice/i1.png"
+    ]
+    assert key in keys(bucket, "review/")
+    # once the function has deleted the upload, the same action goes through
+    bucket.delete_object(Bucket=BUCKET, Key=inbox)
+    assert notice(client, act(client, key, etag_of(bucket, key), "route:invoice")).startswith("done:")
+
+
 def test_a_document_deleted_since_the_page_was_loaded_is_refused_as_such(client, bucket):
     key = "unclassified/scans/a+b.png"
     etag = etag_of(bucket, key)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from docclass.decide import Candidate
 from docclass_local import evaluate as ev
 from docclass_local.cli import add_eval_arguments
 from docclass_local.progress import Progress
@@ -122,6 +123,61 @@ def test_a_vote_that_picks_a_farther_label_has_a_negative_margin_and_is_caught()
 def test_without_mistakes_the_only_review_option_is_off():
     right = [q for q in QUERIES if q[1] not in {"a/q3.png", "b/q3.png"}]
     assert [o.review_margin for o in ev.summarise(ev.evaluate(GALLERY, right)).review] == [None]
+
+
+def query(key: str, label: str, predicted: str, *candidates: tuple[str, float]) -> ev.QueryResult:
+    nearest = next(d for name, d in candidates if name == predicted)
+    return ev.QueryResult(
+        key, label, predicted, nearest, f"{predicted}/g.png", predicted,
+        tuple(Candidate(name, d, f"{name}/g.png") for name, d in candidates),
+    )  # fmt: skip
+
+
+def summary_of(*results: ev.QueryResult) -> ev.Summary:
+    return ev.summarise(ev.EvalResult("queries", 1, None, {"a": 1, "b": 1}, tuple(results)))
+
+
+def test_an_offered_review_margin_catches_what_its_row_says_at_the_services_four_decimals():
+    # a mistake and a right answer whose margins differ only past docclass-margin's 4 decimals
+    options = summary_of(
+        query("x.png", "b", "a", ("a", 0.3), ("b", 0.3 + 0.12346)),
+        query("y.png", "a", "a", ("a", 0.3), ("b", 0.3 + 0.12347)),
+        query("z.png", "a", "a", ("a", 0.1), ("b", 0.5)),
+    ).review
+    # and a mistake whose margin rounds to -0.0
+    tiny = summary_of(
+        query("x.png", "b", "a", ("a", 0.30004), ("b", 0.3)), query("z.png", "a", "a", ("a", 0.1), ("b", 0.5))
+    ).review
+
+    assert [(o.caught, o.mistakes) for o in options] == [(0, 1), (1, 1)]
+    assert options[1].review == 2  # the two cannot be told apart at four decimals
+    assert [(o.caught, o.mistakes) for o in tiny] == [(0, 1), (1, 1)] and tiny[1].review_margin > 0
+
+
+def test_a_multi_page_document_counts_once_in_the_review_table_by_its_pages_decision():
+    # three pages of one invoice: two close calls between a and b, one clear; the pages vote a
+    pages = [
+        query("doc.pdf#page=1", "a", "a", ("a", 0.30), ("b", 0.31)),
+        query("doc.pdf#page=2", "a", "a", ("a", 0.30), ("b", 0.32)),
+        query("doc.pdf#page=3", "a", "b", ("b", 0.20), ("a", 0.60)),
+    ]
+    options = summary_of(*pages, query("x.png", "b", "a", ("a", 0.4), ("b", 0.45))).review
+
+    # the document's margin: b's nearest page (0.20) less a's (0.30); it is right, x.png is wrong
+    assert [(o.labelled, o.mistakes) for o in options] == [(2, 1), (2, 1)]
+    assert options[1].review == 2  # the document's negative margin is below any offered value
+
+
+def test_the_candidates_are_found_past_the_first_hits_when_one_label_crowds_them():
+    # 100 examples of a around the query, then one each of b and c farther than all of them
+    rng = np.random.default_rng(3)
+    crowd = [("a", f"a/{i}.png", v(1 + rng.random() * 0.1, rng.random() * 0.1)) for i in range(100)]
+    gallery = [*crowd, ("b", "b/1.png", v(5, 0)), ("c", "c/1.png", v(0, 6))]
+
+    result = by_key(ev.evaluate(gallery))["a/0.png"]
+
+    assert [c.label for c in result.candidates] == ["a", "b", "c"]
+    assert result.candidates[0].example != "a/0.png"  # leave-one-out: never itself
 
 
 def test_max_distance_leaves_far_documents_unclassified_in_their_own_column():

@@ -261,7 +261,7 @@ class Classifier:
             if len(sections) > 1:
                 if fits_with(routed_metadata(source, metadata), SECTIONS_METADATA, format_plan(sections)):
                     try:
-                        return self._split(source, path, decision, metadata, sections)
+                        return self._split(source, path, decision, metadata, sections, pages)
                     except InvalidDocument as exc:
                         # PDFium could not copy the pages out (a damaged page tree, past its
                         # deadline): no retry would do better. The original is kept under
@@ -340,6 +340,7 @@ class Classifier:
         decision: Decision,
         metadata: dict[str, str],
         sections: list[Section],
+        pages: list[PageDecision],
     ) -> Outcome:
         """Write each section of a packet as a PDF of its own, and keep the original under packets/.
 
@@ -351,13 +352,25 @@ class Classifier:
         """
         metadata[SECTIONS_METADATA] = format_plan(sections)
         packet = self._copy(source, packet_key(path), metadata)
+        # The copy may be an earlier delivery's, made before the gallery or ReviewMargin changed
+        # (a redriven dead letter, or a second S3 event, comes back as a first delivery): its plan
+        # is the one that sections may already have been written from, so it is the one followed.
+        held = self.store.head(packet)
+        plan = None if held is None else held.metadata.get(SECTIONS_METADATA)
+        if plan and plan != metadata[SECTIONS_METADATA]:
+            logger.info("finishing the split an earlier delivery planned", extra={"plan": plan})
+            sections = with_evidence(parse_plan(plan), pages)
         written = self._write_sections(source, path, packet, sections)
         self._delete_source(source)
         metrics.add_metric(name="PacketsSplit", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="PacketSections", unit=MetricUnit.Count, value=len(written))
-        for section in sections:
-            if section.review:
-                count_per_label("DocumentsForReview", section.label or "")
+        for section in sections:  # each section is a document of its own, counted where it went
+            if section.label is None:
+                metrics.add_metric(name="DocumentsUnclassified", unit=MetricUnit.Count, value=1)
+            else:
+                count_per_label(
+                    "DocumentsForReview" if section.review else "DocumentsClassified", section.label
+                )
         logger.info("packet split", extra={"packet": packet, "sections": written})
         return Outcome(source.key, "split", packet, decision.label, decision.distance, decision.neighbor)
 

@@ -24,6 +24,10 @@ from docclass_local.progress import Progress
 # (label, key, vector): one labelled document, as the core takes it.
 Sample = tuple[str, str, np.ndarray]
 
+# A page of a multi-page query is scored as "<file>#page=N".
+PAGE_MARK = "#page="
+# Hits searched first for a query's k nearest and its candidates (GalleryIndex.candidates' depth).
+CANDIDATE_SEARCH_DEPTH = 64
 THUMBNAIL_BOX = (160, 220)  # px; a letter-size page comes out 160 x 207
 THUMBNAIL_QUALITY = 75
 
@@ -104,11 +108,19 @@ def evaluate(
         label_of[key] = label
         index.upsert(Entry(key, label, content_hash="", sequencer=""), vector)
 
+    labels = len(set(label_of.values()))
+
     def classify(label: str, key: str, vector: np.ndarray, leave_out: str | None) -> QueryResult:
-        # The whole gallery ranked (an evaluation's gallery is small): the k nearest and the
-        # candidates both come from it. The document itself is dropped by key, not by distance,
-        # which keeps an identical file stored under another key.
-        ranked = [hit for hit in index.search(vector, len(label_of)) if hit.key != leave_out]
+        # The k nearest and the candidates come from one search, as deep as GalleryIndex.candidates
+        # looks first, and over the whole gallery only when that finds too few labels. The document
+        # itself is dropped by key, not by distance, which keeps an identical file stored under
+        # another key.
+        depth = min(len(label_of), max(k + 1, CANDIDATE_SEARCH_DEPTH))
+        while True:
+            ranked = [hit for hit in index.search(vector, depth) if hit.key != leave_out]
+            if depth == len(label_of) or len({hit.label for hit in ranked}) >= min(CANDIDATE_COUNT, labels):
+                break
+            depth = len(label_of)
         decision = decide(ranked[:k], max_distance)
         nearest: dict[str, Candidate] = {}
         for hit in ranked:
@@ -202,7 +214,9 @@ def embed_documents(
                 cache[(digest, limit)] = _embed_pages(data, digest, embedder, thumbnails, limit)
             pages = cache[(digest, limit)]
             for number, embedded in pages:
-                key = document.key if len(pages) == 1 and number == 1 else f"{document.key}#page={number}"
+                key = (
+                    document.key if len(pages) == 1 and number == 1 else f"{document.key}{PAGE_MARK}{number}"
+                )
                 out.append((Document(document.label, key, document.path), embedded))
             progress.advance()
     return out
@@ -240,7 +254,7 @@ def document_results(results: Sequence[QueryResult]) -> list[tuple[str, str, Dec
     pages: dict[str, list[PageDecision]] = {}
     labels: dict[str, str] = {}
     for r in results:
-        key, sep, number = r.key.partition("#page=")
+        key, sep, number = r.key.partition(PAGE_MARK)
         if not sep:
             continue
         labels[key] = r.label

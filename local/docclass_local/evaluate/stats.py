@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from docclass.decide import Decision
 from docclass.routing import needs_review
-from docclass_local.evaluate.core import EvalResult, QueryResult
+from docclass_local.evaluate.core import PAGE_MARK, EvalResult, QueryResult, document_results
 
 UNCLASSIFIED = "unclassified"
 SUGGESTION_RULE = (
@@ -76,9 +77,11 @@ class ReviewOption:
 # ReviewMargins offered: the smallest that catch this share of the labelled mistakes.
 REVIEW_SHARES = (0.25, 0.5, 0.75, 1.0)
 REVIEW_RULE = (
-    "a labelled answer whose margin (the nearest other label's distance less its own) is below "
-    "ReviewMargin goes to review/; each margin offered is halfway between the margin of the last "
-    "mistake it catches (a quarter, half, three quarters, all of them) and the next margin above"
+    "a labelled document whose margin (the nearest other label's distance less its own, to four "
+    "decimals) is below ReviewMargin goes to review/; each margin offered is halfway between the "
+    "margin of the last mistake it catches (a quarter, half, three quarters, all of them) and the "
+    "next margin above, and at least 0 (a negative margin: a vote chose a farther label); a "
+    "multi-page document counts once, by its pages' decision"
 )
 
 
@@ -174,39 +177,47 @@ def summarise(result: EvalResult) -> Summary:
         wrong=distance_stats(r.distance for r in results if not r.answer_correct),
         suggestion=suggest_max_distance([(r.distance, r.answer_correct) for r in results]),
         mistakes=tuple(r for r in results if not r.correct),
-        review=review_options(results),
+        review=review_options(
+            [(r.decision, r.label) for r in results if PAGE_MARK not in r.key]
+            + [(decision, label) for _, label, decision in document_results(results)]
+        ),
         notes=tuple(notes),
     )
 
 
-def review_options(results: Sequence[QueryResult]) -> tuple[ReviewOption, ...]:
+def review_options(decided: Sequence[tuple[Decision, str]]) -> tuple[ReviewOption, ...]:
     """ReviewMargin off, then the margins that catch a quarter, half, three quarters and all of the
-    labelled mistakes that have a margin (see REVIEW_RULE), each once, smallest first."""
-    labelled = [r for r in results if r.predicted is not None]
-    margins = sorted(m for m in (r.margin for r in labelled) if m is not None)
-    wrong = sorted(m for m in (r.margin for r in labelled if not r.correct) if m is not None)
+    labelled mistakes that have a margin (see REVIEW_RULE), each once, smallest first; from each
+    document's decision and its true label. Margins are taken as the service compares them
+    (docclass-margin's four decimals), so each offered value catches what its row says."""
+    labelled = [(d, label) for d, label in decided if d.label is not None]
+    margins = sorted({round(m, 4) for m in (d.margin for d, _ in labelled) if m is not None})
+    wrong = sorted(
+        round(m, 4) for m in (d.margin for d, label in labelled if d.label != label) if m is not None
+    )
     chosen: list[float | None] = [None]
     for share in REVIEW_SHARES:
         if not wrong:
             break
         last = wrong[max(math.ceil(share * len(wrong)), 1) - 1]
         above = [m for m in margins if m > last]
+        # ReviewMargin is 0..2: a negative margin (a vote chose a farther label) is caught by 0
         value = max(_between(last, above[0] if above else last + 0.002), 0.0)
         if value not in chosen:
             chosen.append(value)
     return tuple(_review_option(labelled, margin) for margin in chosen)
 
 
-def _review_option(labelled: Sequence[QueryResult], margin: float | None) -> ReviewOption:
-    review = [r for r in labelled if needs_review(r.decision, margin)]
-    rest = [r for r in labelled if not needs_review(r.decision, margin)]
+def _review_option(labelled: Sequence[tuple[Decision, str]], margin: float | None) -> ReviewOption:
+    review = [(d, label) for d, label in labelled if needs_review(d, margin)]
+    rest = [(d, label) for d, label in labelled if not needs_review(d, margin)]
     return ReviewOption(
         review_margin=margin,
         review=len(review),
-        caught=sum(not r.correct for r in review),
-        mistakes=sum(not r.correct for r in labelled),
+        caught=sum(d.label != label for d, label in review),
+        mistakes=sum(d.label != label for d, label in labelled),
         labelled=len(labelled),
-        accuracy_on_rest=_ratio(sum(r.correct for r in rest), len(rest)),
+        accuracy_on_rest=_ratio(sum(d.label == label for d, label in rest), len(rest)),
     )
 
 

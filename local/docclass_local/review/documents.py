@@ -12,6 +12,7 @@ key makes no second copy.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,7 +20,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote
 
-from docclass.config import CLASSIFIED_PREFIX, GALLERY_PREFIX, REVIEW_PREFIX, UNCLASSIFIED_PREFIX
+from docclass.config import (
+    CLASSIFIED_PREFIX,
+    GALLERY_PREFIX,
+    INBOX_PREFIX,
+    PACKETS_PREFIX,
+    REVIEW_PREFIX,
+    UNCLASSIFIED_PREFIX,
+)
 from docclass.decide import Candidate
 from docclass.errors import DocclassError, InvalidGalleryKey, ObjectNotFound, PreconditionFailed
 from docclass.routing import (
@@ -27,6 +35,8 @@ from docclass.routing import (
     CANDIDATES_METADATA,
     LABEL_METADATA_KEY,
     MAX_USER_METADATA_BYTES,
+    PACKET_METADATA,
+    SOURCE_ETAG_METADATA,
     destination_names,
     fit_page_labels,
     is_folder_marker,
@@ -305,6 +315,7 @@ class Reviewer:
                 source = self._current(key, etag)
             except Gone:
                 return self._after_a_move(action, key, etag, label)
+            self._check_move_finished(source)
             if action in {"gallery", "both"}:
                 done.append(self._to_gallery(source, label))
             if action in {"route", "both"}:
@@ -326,21 +337,43 @@ class Reviewer:
             raise Refused(f"{key} has changed since the page was loaded: nothing done (reload the page)")
         return head
 
+    def _check_move_finished(self, source: StoredObject) -> None:
+        """Refuse a document whose upload is still in inbox/: ClassifyFunction copied it here and
+        has not deleted the upload yet (it died in between, or a packet's split is half written).
+        Its message comes back and finishes that move from what it finds in place; moved away now,
+        the document would be routed a second time."""
+        etag = source.metadata.get(SOURCE_ETAG_METADATA, "")
+        upload = inbox_upload(source.key, source.metadata)
+        if not etag or upload is None:
+            return
+        held = self.store.head(upload)
+        if held is not None and held.etag.strip('"') == etag:
+            raise Refused(
+                f"{source.key}: docclass has not finished moving it ({upload} is still there, and its "
+                "message will come back for it): nothing done; try again in a few minutes"
+            )
+
     def _after_a_move(self, action: str, key: str, etag: str, label: str) -> str:
         """What to say of an action on a document no longer at its key: done already when a
         reviewed copy of that version is where the action would put it (a second press, another
         tab); else refused, naming where a reviewer moved it, if one did."""
         path = document_path(key)
-        routed = {
-            folder: self._reviewed_copy(f"{CLASSIFIED_PREFIX}{folder}/{path}", etag)
-            for folder in self.store.list_folders(CLASSIFIED_PREFIX)
-        }
-        moved = routed.get(label) or next((name for name in routed.values() if name), None)
+        here = self._reviewed_copy(f"{CLASSIFIED_PREFIX}{label}/{path}", etag)
+        moved = here or next(
+            (
+                name
+                for folder in self.store.list_folders(CLASSIFIED_PREFIX)
+                if folder != label
+                for name in [self._reviewed_copy(f"{CLASSIFIED_PREFIX}{folder}/{path}", etag)]
+                if name
+            ),
+            None,
+        )
         if moved is None:
             raise Gone(f"{key} has moved or was deleted since the page was loaded: nothing done")
-        example = self._reviewed_copy(f"{GALLERY_PREFIX}{label}/{path}", etag)
+        example = self._reviewed_copy(f"{GALLERY_PREFIX}{label}/{path}", etag, same_bytes=True)
         wanted_gallery = action in {"gallery", "both"}
-        if routed.get(label) and (example or not wanted_gallery):
+        if here and (example or not wanted_gallery):
             said = [f"already added to the gallery as {example}"] if wanted_gallery else []
             return f"{key}: " + "; ".join([*said, f"already moved to {moved}"])
         folder = moved[len(CLASSIFIED_PREFIX) :].partition("/")[0]
@@ -349,11 +382,17 @@ class Reviewer:
             f"(to change it, review it there: --include {CLASSIFIED_PREFIX}{folder}/)"
         )
 
-    def _reviewed_copy(self, destination: str, etag: str) -> str | None:
-        """The name at destination that holds a copy this page made of version etag, if any."""
+    def _reviewed_copy(self, destination: str, etag: str, *, same_bytes: bool = False) -> str | None:
+        """The name at destination that holds a copy this page made of version etag (with
+        same_bytes, any object of that ETag), if any. A copy goes on to the next name only when one
+        is taken, so a free name ends the search."""
         for name in destination_names(destination, etag):
             held = self.store.head(name)
-            if held is not None and held.metadata.get(REVIEWED_ETAG_METADATA) == etag.strip('"'):
+            if held is None:
+                return None
+            if held.metadata.get(REVIEWED_ETAG_METADATA) == etag.strip('"') or (
+                same_bytes and held.etag.strip('"') == etag.strip('"')
+            ):
                 return name
         return None
 
@@ -447,6 +486,30 @@ class Reviewer:
                     return name, False
                 self._current(source.key, source.etag)
         raise Refused(f"every name for {destination} holds another document: nothing done")
+
+
+def inbox_upload(key: str, metadata: Mapping[str, str]) -> str | None:
+    """The inbox key the function moved this document from: a packet section's packet, less
+    packets/; else the document's path, less the ~<ETag> a taken name made it add."""
+    packet = _unquoted(metadata.get(PACKET_METADATA, ""))
+    if packet:
+        return (
+            INBOX_PREFIX + packet.removeprefix(PACKETS_PREFIX) if packet.startswith(PACKETS_PREFIX) else None
+        )
+    try:
+        path = document_path(key)
+    except Refused:
+        return None
+    etag = re.sub(r"[^0-9A-Za-z]", "", metadata.get(SOURCE_ETAG_METADATA, ""))
+    folder, slash, name = path.rpartition("/")
+    for tag in (etag[:8], etag):
+        stem, dot, extension = name.rpartition(".")
+        if not stem:
+            stem, dot, extension = name, "", ""
+        if tag and stem.endswith(f"~{tag}"):
+            name = stem.removesuffix(f"~{tag}") + dot + extension
+            break
+    return f"{INBOX_PREFIX}{folder}{slash}{name}"
 
 
 def routed_metadata(metadata: Mapping[str, str], label: str) -> dict[str, str]:
