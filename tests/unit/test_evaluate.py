@@ -168,6 +168,22 @@ def test_a_multi_page_document_counts_once_in_the_review_table_by_its_pages_deci
     assert options[1].review == 2  # the document's negative margin is below any offered value
 
 
+def test_the_summary_counts_the_documents_whose_true_label_is_a_candidate():
+    summary = summary_of(
+        query("x.png", "b", "a", ("a", 0.3), ("b", 0.35)),  # wrong, b is candidate 2
+        query("y.png", "c", "a", ("a", 0.3), ("b", 0.4)),  # wrong, c nowhere
+        query("z.png", "a", "a", ("a", 0.1), ("b", 0.5)),
+    )
+    run_ = ev.Run("g", "q", "local", "docclass-local-v1", 2, 3, 3, 0.1, [], summary)
+
+    text, page = ev.render_text(run_), ev.render_html(run_)
+
+    assert (summary.candidates_right, summary.documents_scored) == (2, 3)
+    assert "the true label is among the 3 candidates of 2 of 3 documents (66.7%)" in text
+    assert "margin 0.0500; the true label is candidate 2 (0.3500)" in page
+    assert "the true label is not among the candidates" in page
+
+
 def test_the_candidates_are_found_past_the_first_hits_when_one_label_crowds_them():
     # 100 examples of a around the query, then one each of b and c farther than all of them
     rng = np.random.default_rng(3)

@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 from markupsafe import Markup
 
-from docclass.decide import Decision
+from docclass.decide import CANDIDATE_COUNT, Decision
 from docclass_local.evaluate.core import QueryResult
 from docclass_local.evaluate.stats import REVIEW_RULE, ReviewOption, Suggestion, Summary, plural
 
@@ -115,6 +115,12 @@ def render_text(run: Run) -> str:
     )
     if s.max_distance is not None:
         lines.append(f"            accuracy on the documents given a label: {_pct(s.accuracy_on_kept)}")
+    if s.documents_scored:
+        lines.append(
+            f"candidates  the true label is among the {CANDIDATE_COUNT} candidates of {s.candidates_right} of "
+            f"{plural(s.documents_scored, 'document')} ({_pct(s.candidates_right / s.documents_scored)}): what the review page "
+            "offers as a one-key choice"
+        )
     if run.multi_page:
         lines.append(
             f"documents   {run.multi_page_right} of {plural(len(run.multi_page), 'multi-page document')} right, "
@@ -275,6 +281,10 @@ def render_html(run: Run) -> str:
                 (_pct(s.accuracy), f"accuracy ({s.correct} of {s.queries} right)"),
                 (_pct(s.coverage), f"coverage ({s.classified} given a label)"),
                 (_pct(s.accuracy_on_kept), "accuracy on the labelled ones"),
+                (
+                    _pct(_share(s.candidates_right, s.documents_scored)),
+                    f"true label among the {CANDIDATE_COUNT} candidates",
+                ),
                 ("none" if g.max_distance is None else f"{g.max_distance:g}", "suggested MaxDistance"),
             ],
             confusion=_confusion_rows(s),
@@ -421,6 +431,15 @@ def _mistakes(run: Run) -> list[dict[str, Any]]:
                 _figure(run.thumbnails.get(("gallery", m.neighbor)), f"nearest: {m.neighbor}", m.answer or "")
             )
         distance = "" if m.distance is None else f" at distance {m.distance:.4f}"
+        if m.margin is not None:
+            distance += f", margin {m.margin:.4f}"
+        rank = next((n for n, c in enumerate(m.candidates, start=1) if c.label == m.label), None)
+        if m.candidates:
+            distance += (
+                f"; the true label is candidate {rank} ({m.candidates[rank - 1].distance:.4f})"
+                if rank
+                else "; the true label is not among the candidates"
+            )
         cards.append({"result": m, "figures": figures, "distance": distance})
     return cards
 

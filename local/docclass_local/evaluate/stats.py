@@ -109,6 +109,10 @@ class Summary:
     suggestion: Suggestion
     mistakes: tuple[QueryResult, ...]
     review: tuple[ReviewOption, ...] = field(default=())
+    # Documents (a multi-page one once) whose true label is among their candidates: what the review
+    # page offers a reviewer as a one-key choice.
+    candidates_right: int = 0
+    documents_scored: int = 0
     notes: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,6 +161,10 @@ def summarise(result: EvalResult) -> Summary:
         if missing:
             notes.append(f"query labels absent from the gallery can never be right: {', '.join(missing)}")
 
+    # Each document once, as the service decides it: a multi-page one by its pages' decision.
+    documents = [(r.decision, r.label) for r in results if PAGE_MARK not in r.key] + [
+        (decision, label) for _, label, decision in document_results(results)
+    ]
     return Summary(
         mode=result.mode,
         k=result.k,
@@ -177,10 +185,9 @@ def summarise(result: EvalResult) -> Summary:
         wrong=distance_stats(r.distance for r in results if not r.answer_correct),
         suggestion=suggest_max_distance([(r.distance, r.answer_correct) for r in results]),
         mistakes=tuple(r for r in results if not r.correct),
-        review=review_options(
-            [(r.decision, r.label) for r in results if PAGE_MARK not in r.key]
-            + [(decision, label) for _, label, decision in document_results(results)]
-        ),
+        review=review_options(documents),
+        candidates_right=sum(label in {c.label for c in d.candidates} for d, label in documents),
+        documents_scored=len(documents),
         notes=tuple(notes),
     )
 
