@@ -359,6 +359,51 @@ def test_an_interrupted_split_writes_its_sections_where_its_plan_says(
     assert keys(s3, "classified/") == [] and keys(s3, "inbox/") == []
 
 
+@pytest.mark.parametrize("receive_count", ["2", "1"])
+def test_a_split_interrupted_then_split_packets_turned_off_is_still_finished(
+    s3, handlers, three_classes, monkeypatch, receive_count
+):
+    # given a split that died after its first section, then SplitPackets turned off (or a gallery
+    # change after which the pages agree) before the message comes back, as a retry or redriven
+    from docclass import services
+
+    monkeypatch.setenv("SPLIT_PACKETS", "true")
+    _, classify = handlers
+    event, _ = a_split_that_dies_after_its_first_section(s3, classify, monkeypatch)
+    monkeypatch.setenv("SPLIT_PACKETS", "false")
+    services.classifier.cache_clear()
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = receive_count
+    # when
+    assert classify(event) == {"batchItemFailures": []}
+    # then the split is finished, and the packet is not also routed whole
+    assert keys(s3, "classified/") == sorted(SECTIONS)
+    assert keys(s3, "inbox/") == [] and keys(s3, "packets/") == ["packets/scans/loan-application.pdf"]
+
+
+@pytest.mark.parametrize("plan", ["garbage", "1-3:form,4-9:invoice", "2-6:form", ""])
+def test_a_plan_that_does_not_describe_the_packet_is_planned_again_not_retried_forever(
+    s3, handlers, three_classes, monkeypatch, plan
+):
+    # given an interrupted split whose packets/ copy's plan was then edited by hand (or is empty)
+    monkeypatch.setenv("SPLIT_PACKETS", "true")
+    _, classify = handlers
+    event, _ = a_split_that_dies_after_its_first_section(s3, classify, monkeypatch)
+    packet = "packets/scans/loan-application.pdf"
+    metadata = s3.head_object(Bucket=BUCKET, Key=packet)["Metadata"]
+    s3.copy_object(
+        Bucket=BUCKET,
+        Key=packet,
+        CopySource={"Bucket": BUCKET, "Key": packet},
+        MetadataDirective="REPLACE",
+        Metadata={**metadata, "docclass-sections": plan},
+    )
+    # when it is delivered again
+    assert classify(event) == {"batchItemFailures": []}
+    # then the sections are planned from its pages again: every page in one section, once
+    assert keys(s3, "classified/") == sorted(SECTIONS)
+    assert keys(s3, "inbox/") == []
+
+
 def test_a_packet_whose_pages_pdfium_cannot_copy_out_fails_with_the_reason_and_its_original_kept(
     s3, handlers, three_classes, monkeypatch
 ):

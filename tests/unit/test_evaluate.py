@@ -154,6 +154,17 @@ def test_an_offered_review_margin_catches_what_its_row_says_at_the_services_four
     assert [(o.caught, o.mistakes) for o in tiny] == [(0, 1), (1, 1)] and tiny[1].review_margin > 0
 
 
+def test_a_tiny_review_margin_is_printed_as_the_template_parameter_takes_it():
+    summary = summary_of(
+        query("x.png", "b", "a", ("a", 0.3), ("b", 0.3)),  # wrong, margin 0
+        query("y.png", "a", "a", ("a", 0.3), ("b", 0.3001)),
+    )
+    run_ = ev.Run("g", "q", "local", "docclass-local-v1", 2, 2, 2, 0.1, [], summary)
+
+    assert [o.review_margin for o in summary.review] == [None, 0.00005]
+    assert "\n  0.00005 " in ev.render_text(run_) and "e-05" not in ev.render_html(run_)
+
+
 def test_a_multi_page_document_counts_once_in_the_review_table_by_its_pages_decision():
     # three pages of one invoice: two close calls between a and b, one clear; the pages vote a
     pages = [

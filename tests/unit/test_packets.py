@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from docclass.decide import Decision, PageDecision
-from docclass.packets import Section, format_plan, parse_plan, plan_sections, section_key, with_evidence
+from docclass.packets import (
+    Section,
+    checked_plan,
+    format_plan,
+    parse_plan,
+    plan_sections,
+    section_key,
+    with_evidence,
+)
 
 
 def decided(*labels: str | None, start: int = 1) -> list[PageDecision]:
@@ -106,6 +114,23 @@ def test_a_plan_marks_the_sections_that_went_to_review_and_reads_them_back():
 
 def test_a_plan_written_before_review_existed_reads_as_classified():
     assert [s.review for s in parse_plan("1-3:form,4:invoice,5-6:letter")] == [False, False, False]
+
+
+@pytest.mark.parametrize(
+    ("plan", "pages", "sound"),
+    [
+        ("1-3:form,4:invoice:review,5-6:letter", 6, True),
+        ("1-6:", 6, True),
+        ("1-3:form,4:invoice", 6, False),  # pages 5-6 in no section
+        ("1-3:form,3-6:letter", 6, False),  # page 3 twice
+        ("2-6:form", 6, False),  # page 1 in none
+        ("4-3:form", 3, False),
+        ("garbage", 6, False),
+        ("", 6, False),
+    ],
+)
+def test_a_stored_plan_is_followed_only_when_it_covers_every_page_once(plan: str, pages: int, sound: bool):
+    assert (checked_plan(plan, pages) is not None) is sound
 
 
 def test_with_evidence_keeps_where_the_plan_sent_each_section():

@@ -29,6 +29,7 @@ from docclass.memory import MemoryBudget
 from docclass.observability import MetricUnit, count_per_label, error_once, metrics, tracer
 from docclass.packets import (
     Section,
+    checked_plan,
     format_plan,
     packet_key,
     parse_plan,
@@ -36,7 +37,7 @@ from docclass.packets import (
     section_key,
     with_evidence,
 )
-from docclass.pages import open_document
+from docclass.pages import looks_like_pdf, open_document
 from docclass.routing import (
     BLANK_PAGE,
     PACKET_METADATA,
@@ -224,19 +225,27 @@ class Classifier:
         except ObjectNotFound:
             return self._already_routed(key, path, event_etag)
         assert source is not None
+        # An earlier delivery may have copied these very bytes and died before deleting the
+        # source: finish that move instead of classifying again (the gallery may have changed,
+        # and a second destination would duplicate the document). A retry looks everywhere. A
+        # first delivery may be one too (a redriven dead letter gets a new identity and its
+        # receive count starts again; S3 can send an event twice), but looking under every label
+        # would cost a HEAD per label on every document: it looks only for a PDF's packets/ copy,
+        # the one move a second decision could leave half done (sections written from two plans).
         if attempt > 1:
-            # An earlier delivery may have copied these very bytes and died before deleting the
-            # source: finish that move instead of classifying again (the gallery may have changed,
-            # and a second destination would duplicate the document).
             earlier = self._copy_of(source.etag, path)
-            if earlier is not None:
-                if earlier.startswith(PACKETS_PREFIX):
-                    # A split whose sections may not all be written: write what is missing first.
-                    self._finish_packet(source, path, earlier)
-                self._delete_source(source)
-                logger.info("finished the move of an earlier delivery", extra={"destination": earlier})
-                metrics.add_metric(name="DocumentsAlreadyRouted", unit=MetricUnit.Count, value=1)
-                return Outcome(key, "already-routed", earlier)
+        elif source.body is not None and looks_like_pdf(source.body):
+            earlier = self._packet_copy_of(source.etag, path)
+        else:
+            earlier = None
+        if earlier is not None:
+            if earlier.startswith(PACKETS_PREFIX):
+                # A split whose sections may not all be written: write what is missing first.
+                self._finish_packet(source, path, earlier)
+            self._delete_source(source)
+            logger.info("finished the move of an earlier delivery", extra={"destination": earlier})
+            metrics.add_metric(name="DocumentsAlreadyRouted", unit=MetricUnit.Count, value=1)
+            return Outcome(key, "already-routed", earlier)
         # The index first: while it cannot be used, no model call is paid for a document that
         # will be retried anyway.
         index = self.current_index()
@@ -254,10 +263,7 @@ class Classifier:
         if document.kind != "image":
             metadata.update(page_metadata(document, pages))
         if self.split_packets and document.kind == "pdf":
-            sections = [
-                replace(s, review=needs_review(s.decision, self.review_margin))
-                for s in plan_sections(document.page_count, pages, document.blank_pages)
-            ]
+            sections = self._plan(document, pages)
             if len(sections) > 1:
                 if fits_with(routed_metadata(source, metadata), SECTIONS_METADATA, format_plan(sections)):
                     try:
@@ -356,10 +362,11 @@ class Classifier:
         # (a redriven dead letter, or a second S3 event, comes back as a first delivery): its plan
         # is the one that sections may already have been written from, so it is the one followed.
         held = self.store.head(packet)
-        plan = None if held is None else held.metadata.get(SECTIONS_METADATA)
-        if plan and plan != metadata[SECTIONS_METADATA]:
+        plan = None if held is None else held.metadata.get(SECTIONS_METADATA, "")
+        earlier = None if plan is None else checked_plan(plan, sections[-1].last)
+        if earlier is not None and plan != metadata[SECTIONS_METADATA]:
             logger.info("finishing the split an earlier delivery planned", extra={"plan": plan})
-            sections = with_evidence(parse_plan(plan), pages)
+            sections = with_evidence(earlier, pages)
         written = self._write_sections(source, path, packet, sections)
         self._delete_source(source)
         metrics.add_metric(name="PacketsSplit", unit=MetricUnit.Count, value=1)
@@ -379,16 +386,53 @@ class Classifier:
 
         The plan names pages and labels only (it must fit S3's 2 KB of metadata): each section's
         distance and neighbour come from its pages, decided again from the embedding cache (no
-        model call for the pages the first delivery embedded).
+        model call for the pages the first delivery embedded). A plan that does not describe the
+        document (edited by hand, empty) is made again from its pages rather than retried forever.
         """
         held = self.store.head(packet)
-        plan = None if held is None else held.metadata.get(SECTIONS_METADATA)
-        if plan:
-            try:
-                _, pages = self._decide_pages(source, self.current_index())
-            except InvalidDocument:
-                pages = []  # the pages only lend the sections their evidence
-            self._write_sections(source, path, packet, with_evidence(parse_plan(plan), pages))
+        if held is None:
+            return
+        plan = held.metadata.get(SECTIONS_METADATA, "")
+        try:
+            document, pages = self._decide_pages(source, self.current_index())
+        except InvalidDocument as exc:
+            # The pages only lend the sections their evidence, when the plan is sound.
+            sections = checked_plan(plan, max((s.last for s in _parsed(plan)), default=0))
+            if sections is None:
+                logger.error(
+                    "split not finished: its plan does not describe the document, which cannot be read "
+                    "again; the original stays under packets/",
+                    extra={"packet": packet, "plan": plan, "error": str(exc)},
+                )
+                return
+            self._write_sections(source, path, packet, with_evidence(sections, []))
+            return
+        sections = checked_plan(plan, document.page_count)
+        if sections is None:
+            logger.warning(
+                "the plan on the packet's copy does not describe the document: planned again from its pages",
+                extra={"packet": packet, "plan": plan},
+            )
+            sections = self._plan(document, pages)
+        self._write_sections(source, path, packet, with_evidence(sections, pages))
+
+    def _plan(self, document: EmbeddedDocument, pages: list[PageDecision]) -> list[Section]:
+        """The document's sections, each marked for review when ReviewMargin says so."""
+        return [
+            replace(s, review=needs_review(s.decision, self.review_margin))
+            for s in plan_sections(document.page_count, pages, document.blank_pages)
+        ]
+
+    def _packet_copy_of(self, etag: str, path: str) -> str | None:
+        """The packets/ name holding a copy of exactly this source version, if any (names are
+        tried in the order a copy takes them: a free one ends the search)."""
+        for name in destination_names(packet_key(path), etag):
+            head = self.store.head(name)
+            if head is None:
+                return None
+            if head.metadata.get(SOURCE_ETAG_METADATA) == etag.strip('"'):
+                return name
+        return None
 
     def _write_sections(
         self, source: StoredObject, path: str, packet: str, sections: list[Section]
@@ -560,3 +604,11 @@ def routed_metadata(source: StoredObject, docclass_metadata: dict[str, str]) -> 
     metadata.update(docclass_metadata)
     metadata[SOURCE_ETAG_METADATA] = source.etag.strip('"')
     return metadata
+
+
+def _parsed(plan: str) -> list[Section]:
+    """The sections a plan names, or none when it does not parse."""
+    try:
+        return parse_plan(plan)
+    except ValueError:
+        return []

@@ -125,6 +125,21 @@ def parse_plan(text: str) -> list[Section]:
     return sections
 
 
+def checked_plan(text: str, page_count: int) -> list[Section] | None:
+    """The sections a packets/ copy's plan names when they cover pages 1..page_count once each, in
+    order; None for a plan that does not describe the document (edited by hand, empty)."""
+    try:
+        sections = parse_plan(text)
+    except ValueError:
+        return None
+    expected = 1
+    for section in sections:
+        if section.first != expected or section.last < section.first:
+            return None
+        expected = section.last + 1
+    return sections if expected == page_count + 1 else None
+
+
 def section_key(path: str, index: int, section: Section) -> str:
     """Where section `index` (from 1) of the packet at inbox path `path` goes.
 

@@ -184,12 +184,17 @@ def _review_lines(options: Sequence[ReviewOption]) -> list[str]:
         return ["ReviewMargin: no labelled answer is wrong here, so none is suggested"]
     lines = ["ReviewMargin     to review    mistakes caught   accuracy of the rest"]
     for o in options:
-        shown = "off" if o.review_margin is None else f"{o.review_margin:g}"
+        shown = _margin_text(o.review_margin)
         review = f"{o.review} ({_pct(_share(o.review, o.labelled))})"
         lines.append(
             f"  {shown:<14} {review:<12} {f'{o.caught} of {o.mistakes}':<17} {_pct(o.accuracy_on_rest)}"
         )
     return lines + textwrap.wrap(f"rule: {REVIEW_RULE}", 100, initial_indent="  ", subsequent_indent="    ")
+
+
+def _margin_text(value: float | None) -> str:
+    """A ReviewMargin as the template's parameter takes it: plain decimals (never 5e-05), or off."""
+    return "off" if value is None else f"{value:.5f}".rstrip("0").rstrip(".")
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -200,7 +205,7 @@ def review_rows(options: Sequence[ReviewOption]) -> list[dict[str, str]]:
     """The HTML report's rows of the ReviewMargin table."""
     return [
         {
-            "margin": "off" if o.review_margin is None else f"{o.review_margin:g}",
+            "margin": _margin_text(o.review_margin),
             "review": f"{o.review} ({_pct(_share(o.review, o.labelled))})",
             "caught": f"{o.caught} of {o.mistakes}",
             "rest": _pct(o.accuracy_on_rest),

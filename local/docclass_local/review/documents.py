@@ -36,6 +36,7 @@ from docclass.routing import (
     LABEL_METADATA_KEY,
     MAX_USER_METADATA_BYTES,
     PACKET_METADATA,
+    PACKET_PAGES_METADATA,
     SOURCE_ETAG_METADATA,
     destination_names,
     fit_page_labels,
@@ -315,7 +316,8 @@ class Reviewer:
                 source = self._current(key, etag)
             except Gone:
                 return self._after_a_move(action, key, etag, label)
-            self._check_move_finished(source)
+            if action != "gallery":  # a copy to the gallery moves nothing
+                self._check_move_finished(source)
             if action in {"gallery", "both"}:
                 done.append(self._to_gallery(source, label))
             if action in {"route", "both"}:
@@ -343,15 +345,26 @@ class Reviewer:
         Its message comes back and finishes that move from what it finds in place; moved away now,
         the document would be routed a second time."""
         etag = source.metadata.get(SOURCE_ETAG_METADATA, "")
-        upload = inbox_upload(source.key, source.metadata)
-        if not etag or upload is None:
+        if not etag:
             return
-        held = self.store.head(upload)
-        if held is not None and held.etag.strip('"') == etag:
-            raise Refused(
-                f"{source.key}: docclass has not finished moving it ({upload} is still there, and its "
-                "message will come back for it): nothing done; try again in a few minutes"
-            )
+        for upload in self._possible_uploads(source):
+            held = self.store.head(upload)
+            if held is not None and held.etag.strip('"') == etag:
+                raise Refused(
+                    f"{source.key}: docclass has not finished moving it ({upload} is still there): "
+                    "nothing done. Its message comes back within minutes to finish the move, unless it "
+                    "is in the dead-letter queue (`docclass status` counts those; `docclass redrive` "
+                    "sends them back)"
+                )
+
+    def _possible_uploads(self, source: StoredObject) -> list[str]:
+        """The inbox keys this document may have been moved from (see inbox_upload); for a packet
+        section whose docclass-packet was dropped to fit S3's 2 KB, every inbox/<stem>.* there is."""
+        upload = inbox_upload(source.key, source.metadata)
+        if upload is not None:
+            return [upload]
+        stem = _section_stem(source.key)
+        return [] if stem is None else list(self.store.list_keys(f"{INBOX_PREFIX}{stem}."))
 
     def _after_a_move(self, action: str, key: str, etag: str, label: str) -> str:
         """What to say of an action on a document no longer at its key: done already when a
@@ -489,27 +502,43 @@ class Reviewer:
 
 
 def inbox_upload(key: str, metadata: Mapping[str, str]) -> str | None:
-    """The inbox key the function moved this document from: a packet section's packet, less
-    packets/; else the document's path, less the ~<ETag> a taken name made it add."""
+    """The inbox key the function moved this document from: a packet section's packet (less
+    packets/), else the document's path; either less the ~<ETag> a taken name made it add. None for
+    a section whose docclass-packet was dropped (see Reviewer._possible_uploads)."""
+    etag = metadata.get(SOURCE_ETAG_METADATA, "")
     packet = _unquoted(metadata.get(PACKET_METADATA, ""))
     if packet:
-        return (
-            INBOX_PREFIX + packet.removeprefix(PACKETS_PREFIX) if packet.startswith(PACKETS_PREFIX) else None
-        )
+        return INBOX_PREFIX + _without_tag(packet.removeprefix(PACKETS_PREFIX), etag)
+    if PACKET_PAGES_METADATA in metadata:
+        return None
+    try:
+        return INBOX_PREFIX + _without_tag(document_path(key), etag)
+    except Refused:
+        return None
+
+
+def _without_tag(path: str, etag: str) -> str:
+    """path less the "~<ETag prefix>" or "~<ETag>" that routing.destination_names puts before its
+    extension when the first name is taken."""
+    tag = re.sub(r"[^0-9A-Za-z]", "", etag)
+    folder, slash, name = path.rpartition("/")
+    stem, dot, extension = name.rpartition(".")
+    if not stem:
+        stem, dot, extension = name, "", ""
+    for suffix in (tag, tag[:8]):
+        if suffix and stem.endswith(f"~{suffix}"):
+            return folder + slash + stem.removesuffix(f"~{suffix}") + dot + extension
+    return path
+
+
+def _section_stem(key: str) -> str | None:
+    """<stem> of a section key <prefix><stem>/part-NN-pA-B.pdf (docclass.packets.section_key)."""
     try:
         path = document_path(key)
     except Refused:
         return None
-    etag = re.sub(r"[^0-9A-Za-z]", "", metadata.get(SOURCE_ETAG_METADATA, ""))
-    folder, slash, name = path.rpartition("/")
-    for tag in (etag[:8], etag):
-        stem, dot, extension = name.rpartition(".")
-        if not stem:
-            stem, dot, extension = name, "", ""
-        if tag and stem.endswith(f"~{tag}"):
-            name = stem.removesuffix(f"~{tag}") + dot + extension
-            break
-    return f"{INBOX_PREFIX}{folder}{slash}{name}"
+    stem, _, name = path.rpartition("/")
+    return stem if stem and re.fullmatch(r"part-\d+-p\d+(-\d+)?(~[0-9A-Za-z]+)?\.pdf", name) else None
 
 
 def routed_metadata(metadata: Mapping[str, str], label: str) -> dict[str, str]:
