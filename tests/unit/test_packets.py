@@ -127,9 +127,14 @@ def test_a_plan_written_before_review_existed_reads_as_classified():
         ("4-3:form", 3, False),
         ("garbage", 6, False),
         ("", 6, False),
+        # the page count unknown (the document cannot be read again): pages 1..the plan's last
+        ("1-3:form,4:id", None, True),
+        ("2-3:form", None, False),
     ],
 )
-def test_a_stored_plan_is_followed_only_when_it_covers_every_page_once(plan: str, pages: int, sound: bool):
+def test_a_stored_plan_is_followed_only_when_it_covers_every_page_once(
+    plan: str, pages: int | None, sound: bool
+):
     assert (checked_plan(plan, pages) is not None) is sound
 
 

@@ -32,7 +32,6 @@ from docclass.packets import (
     checked_plan,
     format_plan,
     packet_key,
-    parse_plan,
     plan_sections,
     section_key,
     with_evidence,
@@ -235,7 +234,7 @@ class Classifier:
         if attempt > 1:
             earlier = self._copy_of(source.etag, path)
         elif source.body is not None and looks_like_pdf(source.body):
-            earlier = self._packet_copy_of(source.etag, path)
+            earlier = self._copy_at(packet_key(path), source.etag)
         else:
             earlier = None
         if earlier is not None:
@@ -267,7 +266,7 @@ class Classifier:
             if len(sections) > 1:
                 if fits_with(routed_metadata(source, metadata), SECTIONS_METADATA, format_plan(sections)):
                     try:
-                        return self._split(source, path, decision, metadata, sections, pages)
+                        return self._split(source, path, decision, metadata, sections)
                     except InvalidDocument as exc:
                         # PDFium could not copy the pages out (a damaged page tree, past its
                         # deadline): no retry would do better. The original is kept under
@@ -346,7 +345,6 @@ class Classifier:
         decision: Decision,
         metadata: dict[str, str],
         sections: list[Section],
-        pages: list[PageDecision],
     ) -> Outcome:
         """Write each section of a packet as a PDF of its own, and keep the original under packets/.
 
@@ -358,15 +356,6 @@ class Classifier:
         """
         metadata[SECTIONS_METADATA] = format_plan(sections)
         packet = self._copy(source, packet_key(path), metadata)
-        # The copy may be an earlier delivery's, made before the gallery or ReviewMargin changed
-        # (a redriven dead letter, or a second S3 event, comes back as a first delivery): its plan
-        # is the one that sections may already have been written from, so it is the one followed.
-        held = self.store.head(packet)
-        plan = None if held is None else held.metadata.get(SECTIONS_METADATA, "")
-        earlier = None if plan is None else checked_plan(plan, sections[-1].last)
-        if earlier is not None and plan != metadata[SECTIONS_METADATA]:
-            logger.info("finishing the split an earlier delivery planned", extra={"plan": plan})
-            sections = with_evidence(earlier, pages)
         written = self._write_sections(source, path, packet, sections)
         self._delete_source(source)
         metrics.add_metric(name="PacketsSplit", unit=MetricUnit.Count, value=1)
@@ -393,22 +382,20 @@ class Classifier:
         if held is None:
             return
         plan = held.metadata.get(SECTIONS_METADATA, "")
+        document: EmbeddedDocument | None
         try:
             document, pages = self._decide_pages(source, self.current_index())
-        except InvalidDocument as exc:
-            # The pages only lend the sections their evidence, when the plan is sound.
-            sections = checked_plan(plan, max((s.last for s in _parsed(plan)), default=0))
-            if sections is None:
+        except InvalidDocument:
+            document, pages = None, []  # the pages only lend the sections their evidence
+        sections = checked_plan(plan, None if document is None else document.page_count)
+        if sections is None:
+            if document is None:
                 logger.error(
                     "split not finished: its plan does not describe the document, which cannot be read "
                     "again; the original stays under packets/",
-                    extra={"packet": packet, "plan": plan, "error": str(exc)},
+                    extra={"packet": packet, "plan": plan},
                 )
                 return
-            self._write_sections(source, path, packet, with_evidence(sections, []))
-            return
-        sections = checked_plan(plan, document.page_count)
-        if sections is None:
             logger.warning(
                 "the plan on the packet's copy does not describe the document: planned again from its pages",
                 extra={"packet": packet, "plan": plan},
@@ -422,17 +409,6 @@ class Classifier:
             replace(s, review=needs_review(s.decision, self.review_margin))
             for s in plan_sections(document.page_count, pages, document.blank_pages)
         ]
-
-    def _packet_copy_of(self, etag: str, path: str) -> str | None:
-        """The packets/ name holding a copy of exactly this source version, if any (names are
-        tried in the order a copy takes them: a free one ends the search)."""
-        for name in destination_names(packet_key(path), etag):
-            head = self.store.head(name)
-            if head is None:
-                return None
-            if head.metadata.get(SOURCE_ETAG_METADATA) == etag.strip('"'):
-                return name
-        return None
 
     def _write_sections(
         self, source: StoredObject, path: str, packet: str, sections: list[Section]
@@ -551,18 +527,25 @@ class Classifier:
         is missed only if a user deleted the document that held the first name between this
         move's copy and its redelivery; the document is then routed a second time, nothing lost.)
         """
-        etag = etag.strip('"')
-        if not etag:
+        if not etag.strip('"'):
             return None
         for primary in primary_destinations(
             path, self.store.list_folders(CLASSIFIED_PREFIX), self.store.list_folders(REVIEW_PREFIX)
         ):
-            for name in destination_names(primary, etag):
-                head = self.store.head(name)
-                if head is None:
-                    break
-                if head.metadata.get(SOURCE_ETAG_METADATA) == etag:
-                    return name
+            name = self._copy_at(primary, etag)
+            if name is not None:
+                return name
+        return None
+
+    def _copy_at(self, destination: str, etag: str) -> str | None:
+        """The name at one destination holding a copy of exactly this source version, if any."""
+        etag = etag.strip('"')
+        for name in destination_names(destination, etag):
+            head = self.store.head(name)
+            if head is None:
+                return None
+            if head.metadata.get(SOURCE_ETAG_METADATA) == etag:
+                return name
         return None
 
     def _already_routed(self, key: str, path: str, event_etag: str) -> Outcome:
@@ -604,11 +587,3 @@ def routed_metadata(source: StoredObject, docclass_metadata: dict[str, str]) -> 
     metadata.update(docclass_metadata)
     metadata[SOURCE_ETAG_METADATA] = source.etag.strip('"')
     return metadata
-
-
-def _parsed(plan: str) -> list[Section]:
-    """The sections a plan names, or none when it does not parse."""
-    try:
-        return parse_plan(plan)
-    except ValueError:
-        return []

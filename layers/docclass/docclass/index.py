@@ -63,7 +63,7 @@ class Neighbor:
 
 
 # Hits looked at for the candidates before the whole gallery is ranked (GalleryIndex.candidates).
-_CANDIDATE_HITS = 64
+CANDIDATE_HITS = 64
 
 
 def sequencer_value(sequencer: str) -> int:
@@ -258,7 +258,7 @@ class GalleryIndex:
         """
         if count < 1:
             return []
-        k = min(self._size, _CANDIDATE_HITS)
+        k = min(self._size, CANDIDATE_HITS)
         while True:
             best: dict[str, Neighbor] = {}
             for hit in self.search(vector, k):

@@ -125,9 +125,10 @@ def parse_plan(text: str) -> list[Section]:
     return sections
 
 
-def checked_plan(text: str, page_count: int) -> list[Section] | None:
-    """The sections a packets/ copy's plan names when they cover pages 1..page_count once each, in
-    order; None for a plan that does not describe the document (edited by hand, empty)."""
+def checked_plan(text: str, page_count: int | None) -> list[Section] | None:
+    """The sections a packets/ copy's plan names when they cover pages 1..page_count (page_count
+    None: 1..their last) once each, in order; None for a plan that does not describe the document
+    (edited by hand, empty)."""
     try:
         sections = parse_plan(text)
     except ValueError:
@@ -137,7 +138,9 @@ def checked_plan(text: str, page_count: int) -> list[Section] | None:
         if section.first != expected or section.last < section.first:
             return None
         expected = section.last + 1
-    return sections if expected == page_count + 1 else None
+    if not sections or (page_count is not None and expected != page_count + 1):
+        return None
+    return sections
 
 
 def section_key(path: str, index: int, section: Section) -> str:

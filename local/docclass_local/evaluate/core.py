@@ -17,7 +17,7 @@ from docclass.document_embedder import content_hash
 from docclass.embeddings import Embedder, page_limits
 from docclass.errors import InvalidDocument
 from docclass.images import load_image
-from docclass.index import Entry, GalleryIndex
+from docclass.index import CANDIDATE_HITS, Entry, GalleryIndex
 from docclass.pages import embed_pages, open_document
 from docclass_local.progress import Progress
 
@@ -26,8 +26,6 @@ Sample = tuple[str, str, np.ndarray]
 
 # A page of a multi-page query is scored as "<file>#page=N".
 PAGE_MARK = "#page="
-# Hits searched first for a query's k nearest and its candidates (GalleryIndex.candidates' depth).
-CANDIDATE_SEARCH_DEPTH = 64
 THUMBNAIL_BOX = (160, 220)  # px; a letter-size page comes out 160 x 207
 THUMBNAIL_QUALITY = 75
 
@@ -115,7 +113,7 @@ def evaluate(
         # looks first, and over the whole gallery only when that finds too few labels. The document
         # itself is dropped by key, not by distance, which keeps an identical file stored under
         # another key.
-        depth = min(len(label_of), max(k + 1, CANDIDATE_SEARCH_DEPTH))
+        depth = min(len(label_of), max(k + 1, CANDIDATE_HITS))
         while True:
             ranked = [hit for hit in index.search(vector, depth) if hit.key != leave_out]
             if depth == len(label_of) or len({hit.label for hit in ranked}) >= min(CANDIDATE_COUNT, labels):

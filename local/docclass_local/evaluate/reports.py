@@ -183,12 +183,8 @@ def _review_lines(options: Sequence[ReviewOption]) -> list[str]:
     if not options or options[0].mistakes == 0:
         return ["ReviewMargin: no labelled answer is wrong here, so none is suggested"]
     lines = ["ReviewMargin     to review    mistakes caught   accuracy of the rest"]
-    for o in options:
-        shown = _margin_text(o.review_margin)
-        review = f"{o.review} ({_pct(_share(o.review, o.labelled))})"
-        lines.append(
-            f"  {shown:<14} {review:<12} {f'{o.caught} of {o.mistakes}':<17} {_pct(o.accuracy_on_rest)}"
-        )
+    for row in review_rows(options):
+        lines.append(f"  {row['margin']:<14} {row['review']:<12} {row['caught']:<17} {row['rest']}")
     return lines + textwrap.wrap(f"rule: {REVIEW_RULE}", 100, initial_indent="  ", subsequent_indent="    ")
 
 

@@ -403,9 +403,7 @@ class Reviewer:
             held = self.store.head(name)
             if held is None:
                 return None
-            if held.metadata.get(REVIEWED_ETAG_METADATA) == etag.strip('"') or (
-                same_bytes and held.etag.strip('"') == etag.strip('"')
-            ):
+            if _holds_this_version(held, etag, same_bytes):
                 return name
         return None
 
@@ -492,13 +490,17 @@ class Reviewer:
                 # The name is taken (by this version already, or by another document: try the
                 # next name), or the source changed (refuse).
                 held = self.store.head(name)
-                if held is not None and (
-                    held.metadata.get(REVIEWED_ETAG_METADATA) == etag
-                    or (same_bytes and held.etag.strip('"') == etag)
-                ):
+                if held is not None and _holds_this_version(held, etag, same_bytes):
                     return name, False
                 self._current(source.key, source.etag)
         raise Refused(f"every name for {destination} holds another document: nothing done")
+
+
+def _holds_this_version(held: StoredObject, etag: str, same_bytes: bool) -> bool:
+    """held is a copy this page made of version etag (docclass-reviewed-etag), or with same_bytes
+    any object of that ETag (the same bytes already in the gallery)."""
+    etag = etag.strip('"')
+    return held.metadata.get(REVIEWED_ETAG_METADATA) == etag or (same_bytes and held.etag.strip('"') == etag)
 
 
 def inbox_upload(key: str, metadata: Mapping[str, str]) -> str | None:
